@@ -1,0 +1,25 @@
+"""Test settings: a real PostgreSQL with pgvector and a real Redis, never SQLite.
+
+With no DATABASE_URL the suite starts its own embedded PostgreSQL (data in
+.data/pg-test, separate from the development data); with no REDIS_URL it uses
+Redis on localhost:6379 or starts one. Doing this here, rather than in a
+conftest hook, guarantees it happens before Django reads DATABASES.
+"""
+
+import os
+
+from config import embedded
+
+embedded.configure_environment(pg_name="pg-test")
+os.environ.setdefault("REDIS_URL", embedded.DEFAULT_REDIS_URL)
+
+from .base import *  # noqa: E402, F403
+from .base import REDIS_URL  # noqa: E402
+
+# Tests use their own Redis database so that flushing it never touches development data.
+REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + "/15"
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed: tests hash many passwords
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+AXES_FAILURE_LIMIT = 3

@@ -1,0 +1,55 @@
+"""Tenant-owned models: one manager that filters by the tenant in scope, or refuses.
+
+Every model that belongs to a tenant inherits `TenantOwnedModel`. Its default
+manager (`objects`) returns only the current tenant's rows and raises
+`TenantScopeError` when no tenant is in scope, so a forgotten filter fails
+closed instead of leaking. `objects.unscoped()` is the loud escape hatch.
+Raw SQL and vector searches do not pass through managers: they filter by
+tenant explicitly.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from tenants.context import TenantScopeError, cross_tenant_reason, current_tenant, require_tenant
+
+
+class TenantScopedManager(models.Manager):
+    def get_queryset(self) -> models.QuerySet:
+        queryset = super().get_queryset()
+        tenant = current_tenant()
+        if tenant is not None:
+            return queryset.filter(tenant=tenant)
+        if cross_tenant_reason() is not None:
+            return queryset
+        raise TenantScopeError(
+            f"{self.model.__name__} is tenant-owned and no tenant is in scope; "
+            "wrap the code in tenant_scope(tenant) or use .unscoped() with a reason."
+        )
+
+    def unscoped(self) -> models.QuerySet:
+        """Every tenant's rows. Each caller says in a comment why crossing tenants is right."""
+        return super().get_queryset()
+
+
+class TenantOwnedModel(models.Model):
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+", editable=False)
+
+    # Django's internals (cascading deletes, following a foreign key) use the plain
+    # base manager, so rows reached from an already scoped row still load.
+    objects = TenantScopedManager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        tenant = current_tenant()
+        if self.tenant_id is None:
+            self.tenant = require_tenant()
+        elif tenant is not None and tenant.pk != self.tenant_id:
+            raise TenantScopeError(
+                f"Refusing to save {type(self).__name__} of tenant {self.tenant_id} "
+                f"inside the scope of tenant {tenant.pk}."
+            )
+        super().save(*args, **kwargs)
