@@ -75,6 +75,7 @@ def main() -> int:
     print(f"Database: {services['DATABASE_URL']}")
     print(f"Broker:   {services.get('REDIS_URL') or os.environ.get('CELERY_BROKER_URL')}")
     _manage("migrate", "--noinput")
+    _manage("collectstatic", "--noinput", "--verbosity", "0")
     port = _free_port(int(os.environ.get("MAESTRO_PORT", "8000")))
     children = _children(port)
     signal.signal(signal.SIGTERM, _interrupt)

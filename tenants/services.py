@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.forms import PasswordResetForm
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 
 from tenants.context import tenant_scope
+from tenants.forms import InvitationEmailForm
 from tenants.models import Membership, Tenant, User
 from tenants.roles import Role
 from tenants.selectors import admin_count
@@ -41,9 +41,16 @@ def member_add(*, tenant: Tenant, email: str, role: str, request: HttpRequest | 
 
 
 def _send_set_password_email(*, email: str, request: HttpRequest) -> None:
-    form = PasswordResetForm({"email": email})
+    form = InvitationEmailForm({"email": email})
     if form.is_valid():
-        transaction.on_commit(lambda: form.save(request=request, use_https=request.is_secure()))
+        transaction.on_commit(
+            lambda: form.save(
+                request=request,
+                use_https=request.is_secure(),
+                subject_template_name="registration/invitation_subject.txt",
+                email_template_name="registration/invitation_email.html",
+            )
+        )
 
 
 def _refuse_if_last_admin(membership: Membership) -> None:

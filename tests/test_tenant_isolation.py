@@ -1,0 +1,109 @@
+"""Walks every browser URL under /t/<tenant_slug>/ and proves the tenant boundary and the roles hold.
+
+A new tenant URL that takes an object id must register how to make such an object
+in OBJECT_FACTORIES below; until it does, this test fails, so nothing escapes it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from tenants.middleware import TENANT_KWARG
+from tenants.roles import Role
+from tenants.tests.factories import make_member
+
+pytestmark = pytest.mark.django_db
+
+# kwarg name -> function(tenant) returning the id of a fresh object owned by that tenant.
+OBJECT_FACTORIES: dict[str, Callable] = {
+    "membership_id": lambda tenant: make_member(tenant=tenant, role=Role.VIEWER).pk,
+}
+
+
+def _walk(resolver: URLResolver, prefix: str = "") -> Iterator[tuple[str, URLPattern]]:
+    for entry in resolver.url_patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            yield from _walk(entry, route)
+        else:
+            yield route, entry
+
+
+def tenant_routes() -> list[tuple[str, URLPattern]]:
+    return [(route, p) for route, p in _walk(get_resolver()) if f"<slug:{TENANT_KWARG}>" in route]
+
+
+CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
+
+
+def _url(route: str, values: dict[str, object]) -> str:
+    return "/" + CONVERTER.sub(lambda match: str(values[match.group(1)]), route)
+
+
+def _object_kwargs(route: str, tenant) -> dict[str, object]:
+    names = CONVERTER.findall(route)
+    kwargs = {}
+    for name in names:
+        if name == TENANT_KWARG:
+            continue
+        assert name in OBJECT_FACTORIES, f"URL {route} takes {name}: add it to OBJECT_FACTORIES"
+        kwargs[name] = OBJECT_FACTORIES[name](tenant)
+    return kwargs
+
+
+def test_there_are_tenant_routes_to_walk():
+    assert len(tenant_routes()) >= 4
+
+
+def test_every_tenant_view_declares_its_rules():
+    undeclared = [route for route, p in tenant_routes() if not hasattr(p.callback, "tenant_rules")]
+    assert undeclared == []
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_member_of_a_gets_404_on_every_url_of_tenant_b(client_for, members_a, tenant_b, method):
+    client = client_for(members_a[Role.ADMIN])
+    for route, _pattern in tenant_routes():
+        url = _url(route, {TENANT_KWARG: tenant_b.slug, **_object_kwargs(route, tenant_b)})
+        response = getattr(client, method)(url)
+        assert response.status_code == 404, f"{method.upper()} {url} -> {response.status_code}"
+
+
+def test_objects_of_tenant_b_are_404_under_tenant_a(client_for, members_a, tenant_a, tenant_b):
+    """Every method the view accepts answers 404; a method it refuses (405) never looks at the object."""
+    client = client_for(members_a[Role.ADMIN])
+    for route, _pattern in tenant_routes():
+        object_kwargs = _object_kwargs(route, tenant_b)
+        if not object_kwargs:
+            continue
+        url = _url(route, {TENANT_KWARG: tenant_a.slug, **object_kwargs})
+        statuses = {method: getattr(client, method)(url).status_code for method in ("get", "post")}
+        assert set(statuses.values()) <= {404, 405}, f"{url} -> {statuses}"
+        assert 404 in statuses.values(), f"{url} -> {statuses}"
+
+
+def test_viewer_cannot_change_anything(client_for, members_a, tenant_a):
+    client = client_for(members_a[Role.VIEWER])
+    for route, _pattern in tenant_routes():
+        url = _url(route, {TENANT_KWARG: tenant_a.slug, **_object_kwargs(route, tenant_a)})
+        for method in ("post", "put", "patch", "delete"):
+            response = getattr(client, method)(url)
+            assert response.status_code == 403, f"viewer {method.upper()} {url} -> {response.status_code}"
+
+
+def test_viewer_can_read_the_pages_meant_for_everyone(client_for, members_a, tenant_a):
+    client = client_for(members_a[Role.VIEWER])
+    response = client.get(f"/t/{tenant_a.slug}/")
+    assert response.status_code == 200
+
+
+def test_anonymous_visitors_are_sent_to_login(client, tenant_a):
+    for route, _pattern in tenant_routes():
+        url = _url(route, {TENANT_KWARG: tenant_a.slug, **_object_kwargs(route, tenant_a)})
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response.url.startswith("/accounts/login/")
