@@ -8,6 +8,8 @@ from tenants.context import tenant_scope
 from tenants.roles import Role
 from tenants.tests.factories import TenantFactory, make_member
 
+pytest_plugins = ["orchestrator.testing.fixtures"]
+
 
 @pytest.fixture
 def tenant_a(db):

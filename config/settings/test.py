@@ -14,7 +14,10 @@ embedded.configure_environment(pg_name="pg-test")
 os.environ.setdefault("REDIS_URL", embedded.DEFAULT_REDIS_URL)
 
 from .base import *  # noqa: E402, F403
-from .base import REDIS_URL  # noqa: E402
+from .base import DATABASES, REDIS_URL  # noqa: E402
+
+# Parallel runs on one machine (several checkouts, helpers) each name their own test database.
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("MAESTRO_TEST_DB", "test_maestro")}
 
 # Tests use their own Redis database so that flushing it never touches development data.
 REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + "/15"

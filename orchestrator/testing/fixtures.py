@@ -1,0 +1,1 @@
+"""pytest fixtures for the gateway's tests (registered by the root conftest.py)."""
