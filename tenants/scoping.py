@@ -33,8 +33,24 @@ class TenantScopedManager(models.Manager):
         return super().get_queryset()
 
 
+class TenantOrSharedManager(TenantScopedManager):
+    """For rows a tenant owns or that Maestro shares with every tenant (tenant is NULL)."""
+
+    def get_queryset(self) -> models.QuerySet:
+        queryset = models.Manager.get_queryset(self)
+        tenant = current_tenant()
+        if tenant is not None:
+            return queryset.filter(models.Q(tenant=tenant) | models.Q(tenant__isnull=True))
+        if cross_tenant_reason() is not None:
+            return queryset
+        raise TenantScopeError(
+            f"{self.model.__name__} is tenant-owned and no tenant is in scope; "
+            "wrap the code in tenant_scope(tenant) or use .unscoped() with a reason."
+        )
+
+
 class TenantOwnedModel(models.Model):
-    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+", editable=False)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
 
     # Django's internals (cascading deletes, following a foreign key) use the plain
     # base manager, so rows reached from an already scoped row still load.
@@ -53,3 +69,44 @@ class TenantOwnedModel(models.Model):
                 f"inside the scope of tenant {tenant.pk}."
             )
         super().save(*args, **kwargs)
+
+
+class TenantOrSharedModel(models.Model):
+    """Owned by one tenant, or shared by all when `tenant` is NULL (global providers and models).
+
+    Tenants read shared rows but never write them: saving a shared row needs cross-tenant access
+    (Django's admin, operator commands).
+    """
+
+    tenant = models.ForeignKey(
+        "tenants.Tenant",
+        on_delete=models.CASCADE,
+        related_name="+",
+        null=True,
+        blank=True,
+        help_text="Empty: shared by every tenant.",
+    )
+
+    objects = TenantOrSharedManager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        tenant = current_tenant()
+        if tenant is not None and self._state.adding and self.tenant_id is None:
+            self.tenant = tenant  # a tenant creates its own rows, never shared ones
+        if tenant is not None and self.tenant_id != tenant.pk:
+            raise TenantScopeError(
+                f"Refusing to save {type(self).__name__} of tenant {self.tenant_id} "
+                f"inside tenant {tenant.pk}."
+            )
+        if tenant is None and cross_tenant_reason() is None:
+            raise TenantScopeError(
+                f"Saving {type(self).__name__} needs a tenant scope or cross-tenant access."
+            )
+        super().save(*args, **kwargs)
+
+    @property
+    def is_shared(self) -> bool:
+        return self.tenant_id is None

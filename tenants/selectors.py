@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
 
 from tenants.context import require_tenant
-from tenants.models import Membership, Tenant, User
+from tenants.models import Author, Membership, StyleProfile, Tenant, User
+from tenants.roles import Role
 
 
 def membership_for(*, user: User, tenant: Tenant) -> Membership | None:
@@ -34,6 +36,18 @@ def tenant_members() -> QuerySet[Membership]:
 
 
 def admin_count() -> int:
-    from tenants.roles import Role
-
     return Membership.objects.filter(role=Role.ADMIN).count()
+
+
+def authors(*, active_only: bool = True) -> QuerySet[Author]:
+    queryset = Author.objects.all()
+    return queryset.filter(is_active=True) if active_only else queryset
+
+
+def access_author(*, author_id: int) -> Author:
+    """The author of the current tenant, or 404 (for missing and foreign alike)."""
+    return get_object_or_404(Author, pk=author_id)
+
+
+def current_style_profile(*, author: Author) -> StyleProfile | None:
+    return StyleProfile.objects.filter(author=author).order_by("-version").first()

@@ -146,6 +146,9 @@ STORAGES = {
 if DEBUG:
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 
+# Fernet keys (newest first) for provider credentials at rest; see orchestrator/crypto.py.
+MAESTRO_ENCRYPTION_KEYS = env_list("MAESTRO_ENCRYPTION_KEYS", [])
+
 # --- Redis and Celery -----------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)

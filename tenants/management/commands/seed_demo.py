@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from tenants.context import tenant_scope
+from tenants.context import cross_tenant_access, tenant_scope
 from tenants.models import Membership, Tenant, User
 from tenants.roles import Role
 
@@ -49,7 +49,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {email:<24} {DEMO_PASSWORD}   ({role}{extra})")
 
     def _run_extensions(self, tenants: list[Tenant]) -> None:
-        """Later capabilities add their demo data through seed hooks in their own apps."""
+        """Apps add demo data in their own `demo.py`: `seed_shared()` once, `seed(tenant=...)` per tenant."""
         from importlib import import_module
         from importlib.util import find_spec
 
@@ -59,6 +59,9 @@ class Command(BaseCommand):
             if find_spec(f"{app_config.name}.demo") is None:
                 continue
             module = import_module(f"{app_config.name}.demo")
+            if hasattr(module, "seed_shared"):
+                with cross_tenant_access("seed_demo: data shared by every tenant"):
+                    module.seed_shared()
             for tenant in tenants:
                 with tenant_scope(tenant):
                     module.seed(tenant=tenant)
