@@ -15,18 +15,65 @@ from django.db import models
 from tenants.context import TenantScopeError, cross_tenant_reason, current_tenant, require_tenant
 
 
-class TenantScopedManager(models.Manager):
+class TenantQuerySet(models.QuerySet):
+    """A queryset built with no tenant in scope: it may be built (Django builds some at import
+    time, e.g. form fields for foreign keys) but refuses to run, so it can never leak rows."""
+
+    scope_missing = False
+
+    def _clone(self):
+        clone = super()._clone()
+        clone.scope_missing = self.scope_missing
+        return clone
+
+    def _refuse_without_scope(self) -> None:
+        if self.scope_missing:
+            raise TenantScopeError(
+                f"{self.model.__name__} is tenant-owned and this query was built with no tenant in scope; "
+                "build it inside tenant_scope(tenant) or use .unscoped() with a reason."
+            )
+
+    def _fetch_all(self):
+        self._refuse_without_scope()
+        super()._fetch_all()
+
+    def count(self):
+        self._refuse_without_scope()
+        return super().count()
+
+    def exists(self):
+        self._refuse_without_scope()
+        return super().exists()
+
+    def aggregate(self, *args, **kwargs):
+        self._refuse_without_scope()
+        return super().aggregate(*args, **kwargs)
+
+    def update(self, **kwargs):
+        self._refuse_without_scope()
+        return super().update(**kwargs)
+
+    def delete(self):
+        self._refuse_without_scope()
+        return super().delete()
+
+    def iterator(self, chunk_size=None):
+        self._refuse_without_scope()
+        return super().iterator(chunk_size=chunk_size)
+
+
+class TenantScopedManager(models.Manager.from_queryset(TenantQuerySet)):
+    def _scope_filter(self, tenant) -> models.Q:
+        return models.Q(tenant=tenant)
+
     def get_queryset(self) -> models.QuerySet:
         queryset = super().get_queryset()
         tenant = current_tenant()
         if tenant is not None:
-            return queryset.filter(tenant=tenant)
-        if cross_tenant_reason() is not None:
-            return queryset
-        raise TenantScopeError(
-            f"{self.model.__name__} is tenant-owned and no tenant is in scope; "
-            "wrap the code in tenant_scope(tenant) or use .unscoped() with a reason."
-        )
+            return queryset.filter(self._scope_filter(tenant))
+        if cross_tenant_reason() is None:
+            queryset.scope_missing = True
+        return queryset
 
     def unscoped(self) -> models.QuerySet:
         """Every tenant's rows. Each caller says in a comment why crossing tenants is right."""
@@ -36,17 +83,8 @@ class TenantScopedManager(models.Manager):
 class TenantOrSharedManager(TenantScopedManager):
     """For rows a tenant owns or that Maestro shares with every tenant (tenant is NULL)."""
 
-    def get_queryset(self) -> models.QuerySet:
-        queryset = models.Manager.get_queryset(self)
-        tenant = current_tenant()
-        if tenant is not None:
-            return queryset.filter(models.Q(tenant=tenant) | models.Q(tenant__isnull=True))
-        if cross_tenant_reason() is not None:
-            return queryset
-        raise TenantScopeError(
-            f"{self.model.__name__} is tenant-owned and no tenant is in scope; "
-            "wrap the code in tenant_scope(tenant) or use .unscoped() with a reason."
-        )
+    def _scope_filter(self, tenant) -> models.Q:
+        return models.Q(tenant=tenant) | models.Q(tenant__isnull=True)
 
 
 class TenantOwnedModel(models.Model):

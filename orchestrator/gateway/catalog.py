@@ -87,6 +87,13 @@ class TenantCatalog:
 _cache: dict[int, TenantCatalog] = {}
 
 
+def cached_catalog(tenant_id: int) -> TenantCatalog | None:
+    cached = _cache.get(tenant_id)
+    if cached and time.monotonic() - cached.loaded_at < CACHE_SECONDS:
+        return cached
+    return None
+
+
 def load_catalog(tenant: Tenant, *, fresh: bool = False) -> TenantCatalog:
     cached = _cache.get(tenant.pk)
     if cached and not fresh and time.monotonic() - cached.loaded_at < CACHE_SECONDS:

@@ -20,7 +20,7 @@ from asgiref.sync import sync_to_async
 
 from orchestrator.gateway import budgets as budget_windows
 from orchestrator.gateway import tracing
-from orchestrator.gateway.catalog import ModelEntry, TenantCatalog, load_catalog
+from orchestrator.gateway.catalog import ModelEntry, TenantCatalog, cached_catalog, load_catalog
 from orchestrator.gateway.resilience import NextModel, Retry, Stop, decide, timeouts_for
 from orchestrator.gateway.runtime import Runtime
 from orchestrator.gateway.types import GatewayError, GatewayRequest, GatewayResponse, GatewayStreamEvent
@@ -81,10 +81,13 @@ class Call:
         self.final_model: ModelEntry | None = None
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
+        self.circuits: dict = {}
+        self.success_health: tuple | None = None
 
     # ---- preparation ------------------------------------------------------------------------
     async def prepare(self) -> None:
-        self.catalog: TenantCatalog = await _db(load_catalog)(self.request.tenant)
+        catalog = cached_catalog(self.request.tenant.pk)  # no thread hop when fresh
+        self.catalog: TenantCatalog = catalog or await _db(load_catalog)(self.request.tenant)
         self._check_input()
         if self.catalog.policy.redact_prompts:
             self._redact_outgoing()
@@ -120,8 +123,8 @@ class Call:
 
     async def _route(self) -> None:
         keys = [_model_key(m) for m in self.catalog.models]
-        health = await self.runtime.health.snapshots(keys) if keys else []
-        circuits = await self.runtime.breaker.states(keys) if keys else {}
+        health, circuits = await self.runtime.model_states(keys)
+        self.circuits = circuits
         candidates = [
             _candidate(model, snapshot, circuits.get(_model_key(model)))
             for model, snapshot in zip(self.catalog.models, health, strict=True)
@@ -271,7 +274,7 @@ class Call:
         for candidate in self.decision.chain:
             model = self.catalog.model(candidate.alias)
             reason = self._skip_reason(model, last_action, failed)
-            if reason is None and not await self.runtime.breaker.allow(_model_key(model)):
+            if reason is None and not await self._circuit_allows(model):
                 reason = "circuit open"
             if reason:
                 self.attempts.append(AttemptRecord(model=model.alias, status="skipped", error=reason))
@@ -290,6 +293,12 @@ class Call:
             "Every model in the routing chain failed or was unavailable; see the trace for each attempt.",
             http_status=503,
         )
+
+    async def _circuit_allows(self, model: ModelEntry) -> bool:
+        key = _model_key(model)
+        if self.circuits.get(key) == CircuitState.CLOSED:
+            return True  # closed a moment ago: allow() would say yes without changing anything
+        return await self.runtime.breaker.allow(key)
 
     async def _attempts_on(self, model: ModelEntry):
         """Yield stream events of successful output; yield a NextModel as the last item on giving up."""
@@ -387,6 +396,8 @@ class Call:
         await self.runtime.health.record(key, ok=False, latency_s=record.latency_ms / 1000)
         if error.retryable and error.kind != "rate_limited":
             await self.runtime.breaker.record_failure(key)
+            self.runtime.forget_state(key)
+            self.circuits.pop(key, None)
 
     async def _attempt_succeeded(self, model, record, started, usage: Usage | None, raw_text: str) -> None:
         elapsed = time.perf_counter() - started
@@ -397,12 +408,8 @@ class Call:
         self.usage = usage
         self.final_model = model
         self.spent_micros += model.cost_micros(usage.input_tokens, usage.output_tokens)
-        key = _model_key(model)
         ttft_s = record.ttft_ms / 1000 if record.ttft_ms is not None and self.stream else None
-        await self.runtime.health.record(
-            key, ok=True, latency_s=elapsed, ttft_s=ttft_s, output_tokens=usage.output_tokens
-        )
-        await self.runtime.breaker.record_success(key)
+        self.success_health = (_model_key(model), elapsed, ttft_s, usage.output_tokens)
 
     # ---- completion -------------------------------------------------------------------------
     def response(self) -> GatewayResponse:
@@ -426,10 +433,23 @@ class Call:
         return self.decision.as_dict() if self.decision else {}
 
     async def finish(self, error: GatewayError | None) -> None:
-        """Settle money and tokens and write the trace, whatever happened."""
-        await self._settle_budget()
-        await self._reconcile_tokens()
-        await _db(tracing.save_trace)(self, error)
+        """Settle money and tokens, record health and write the trace, whatever happened; in the
+        background, so the caller has its answer first (see background.py)."""
+        trace = tracing.build_trace(self, error)
+        self.runtime.background.spawn(self._bookkeeping(trace))
+
+    async def _bookkeeping(self, trace) -> None:
+        try:
+            await self._settle_budget()
+            await self._reconcile_tokens()
+            if self.success_health is not None:
+                key, elapsed, ttft_s, output_tokens = self.success_health
+                await self.runtime.health.record(
+                    key, ok=True, latency_s=elapsed, ttft_s=ttft_s, output_tokens=output_tokens
+                )
+                await self.runtime.breaker.record_success(key)
+        finally:
+            await self.runtime.background.add_trace(trace)
 
     async def _settle_budget(self) -> None:
         if self.reservation_id is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import weakref
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from orchestrator.gateway.background import Background
 from orchestrator.gateway.budgets import spent_in_window
 from orchestrator.gateway.resilience import RetryPolicy, TimeoutPolicy
 from orchestrator.limits import BudgetLedger, CircuitBreaker, ModelHealth, TokenBucketLimiter
@@ -33,9 +35,13 @@ class GatewayConfig:
     min_output_tokens: int = 64  # a call that cannot afford this much output is refused
     default_max_tokens: int = 800
     max_connections: int = 2000
+    redis_connections: int = 2000
+    http_clients: int = 16  # shards of the connection pool, see Runtime.http
     circuit_failure_threshold: int = 5
     circuit_window_seconds: float = 30
     circuit_cooldown_seconds: float = 20
+    trace_flush_seconds: float = 0.05  # 0: insert each trace before the call returns
+    health_cache_seconds: float = 0.5  # how stale the router's view of model health may be
 
     @classmethod
     def from_settings(cls) -> GatewayConfig:
@@ -50,29 +56,65 @@ class GatewayConfig:
 @dataclass
 class Runtime:
     config: GatewayConfig
-    http: httpx.AsyncClient
+    http_clients: list[httpx.AsyncClient]
     redis: aioredis.Redis
     ledger: BudgetLedger
     limiter: TokenBucketLimiter
     breaker: CircuitBreaker
     health: ModelHealth
+    background: Background
     rng: random.Random = field(default_factory=random.Random)
+    _states: dict[str, tuple[float, object, object]] = field(default_factory=dict)
+    _refreshing: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _next_client: int = 0
+
+    async def model_states(self, keys: list[str]) -> tuple[list, dict]:
+        """Health snapshots and circuit states for the router, cached briefly per model: the router
+        needs a recent picture, while each attempt still asks the breaker itself before calling."""
+        ttl = self.config.health_cache_seconds
+        stale = [k for k in keys if k not in self._states or time.monotonic() - self._states[k][0] > ttl]
+        if stale:
+            async with self._refreshing:  # single flight: a burst of calls makes one fetch
+                now = time.monotonic()
+                stale = [k for k in stale if k not in self._states or now - self._states[k][0] > ttl]
+                if stale:
+                    health = await self.health.snapshots(stale)
+                    circuits = await self.breaker.states(stale)
+                    for key, snapshot in zip(stale, health, strict=True):
+                        self._states[key] = (now, snapshot, circuits.get(key))
+        return [self._states[k][1] for k in keys], {k: self._states[k][2] for k in keys}
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """One of several clients, in turn: httpcore's pool does work proportional to its open
+        connections on every request, so a thousand streams in one pool cost seconds of CPU."""
+        self._next_client = (self._next_client + 1) % len(self.http_clients)
+        return self.http_clients[self._next_client]
+
+    def forget_state(self, key: str) -> None:
+        self._states.pop(key, None)
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        await self.background.drain()
+        for client in self.http_clients:
+            await client.aclose()
         await self.redis.aclose()
 
 
 def build_runtime(config: GatewayConfig, redis_url: str | None = None) -> Runtime:
-    client = aioredis.Redis.from_url(redis_url or settings.REDIS_URL, max_connections=512)
-    prefix = config.key_prefix
-    limits = httpx.Limits(
-        max_connections=config.max_connections, max_keepalive_connections=config.max_connections
+    # A plain pool sized for the calls in flight: redis-py's blocking pool wakes every waiter on each
+    # release, which with a thousand concurrent calls costs more CPU than the calls themselves.
+    client = aioredis.Redis.from_url(
+        redis_url or settings.REDIS_URL, max_connections=config.redis_connections
     )
+    prefix = config.key_prefix
+    per_client = max(1, config.max_connections // config.http_clients)
+    limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
+    # Adapters set the real per-call deadlines; this default only guards against a forgotten one.
+    timeout = httpx.Timeout(600.0, connect=10.0)
     return Runtime(
         config=config,
-        # Adapters set the real per-call deadlines; this default only guards against a forgotten one.
-        http=httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(600.0, connect=10.0)),
+        http_clients=[httpx.AsyncClient(limits=limits, timeout=timeout) for _ in range(config.http_clients)],
         redis=client,
         ledger=BudgetLedger(client, prefix=prefix, load_spent=sync_to_async(spent_in_window)),
         limiter=TokenBucketLimiter(client, prefix=prefix),
@@ -84,6 +126,7 @@ def build_runtime(config: GatewayConfig, redis_url: str | None = None) -> Runtim
             cooldown_seconds=config.circuit_cooldown_seconds,
         ),
         health=ModelHealth(client, prefix=prefix),
+        background=Background(flush_seconds=config.trace_flush_seconds),
     )
 
 

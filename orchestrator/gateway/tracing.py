@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from orchestrator.models import Trace, TraceStatus
 from orchestrator.redaction import redact
-from tenants.context import tenant_scope
 
 if TYPE_CHECKING:
     from orchestrator.gateway.core import Call
@@ -37,35 +36,36 @@ def _status(error: GatewayError | None) -> str:
     return TraceStatus.REFUSED if error.code in REFUSALS else TraceStatus.ERROR
 
 
-def save_trace(call: Call, error: GatewayError | None) -> Trace:
+def build_trace(call: Call, error: GatewayError | None) -> Trace:
+    """The call's record, unsaved: the gateway inserts traces in batches (background.py)."""
     request = call.request
     prompt, response, redacted = _stored_text(call)
     usage = call.usage
-    with tenant_scope(request.tenant):
-        return Trace.objects.create(
-            id=request.call_id,
-            user_id=request.user_id,
-            api_key_id=request.api_key_id,
-            author_id=request.author_id,
-            purpose=request.purpose,
-            flow_run_id=request.flow_run_id,
-            step=request.step,
-            status=_status(error),
-            error_code=error.code if error else "",
-            error_message=error.message if error else "",
-            routing=call.routing_record(),
-            attempts=call.attempts_record(),
-            model_id=call.final_model.id if call.final_model else None,
-            model_alias=call.final_model.alias if call.final_model else "",
-            prompt=prompt,
-            response=response,
-            input_tokens=usage.input_tokens if usage else 0,
-            output_tokens=usage.output_tokens if usage else 0,
-            usage_estimated=bool(usage and usage.estimated),
-            cost_micros=call.spent_micros,
-            latency_ms=round((time.perf_counter() - call.started) * 1000, 2),
-            ttft_ms=round(call.ttft * 1000, 2) if call.ttft is not None else None,
-            cache_hit=False,
-            streamed=call.stream,
-            redacted=redacted,
-        )
+    return Trace(
+        tenant=request.tenant,
+        id=request.call_id,
+        user_id=request.user_id,
+        api_key_id=request.api_key_id,
+        author_id=request.author_id,
+        purpose=request.purpose,
+        flow_run_id=request.flow_run_id,
+        step=request.step,
+        status=_status(error),
+        error_code=error.code if error else "",
+        error_message=error.message if error else "",
+        routing=call.routing_record(),
+        attempts=call.attempts_record(),
+        model_id=call.final_model.id if call.final_model else None,
+        model_alias=call.final_model.alias if call.final_model else "",
+        prompt=prompt,
+        response=response,
+        input_tokens=usage.input_tokens if usage else 0,
+        output_tokens=usage.output_tokens if usage else 0,
+        usage_estimated=bool(usage and usage.estimated),
+        cost_micros=call.spent_micros,
+        latency_ms=round((time.perf_counter() - call.started) * 1000, 2),
+        ttft_ms=round(call.ttft * 1000, 2) if call.ttft is not None else None,
+        cache_hit=False,
+        streamed=call.stream,
+        redacted=redacted,
+    )

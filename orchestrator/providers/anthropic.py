@@ -24,7 +24,9 @@ from orchestrator.providers.sse import ServerSentEvent
 from orchestrator.providers.transport import (
     CallClock,
     build_post,
+    end_of_stream_events,
     join_url,
+    merge_headers,
     post_json,
     secrets_of,
     stream_events,
@@ -63,14 +65,14 @@ class AnthropicProvider(Provider):
         body = request_body(request, stream=stream)
         return build_post(self.client, url, body, self._headers(stream), timeouts)
 
-    def _headers(self, stream: bool) -> dict[str, str]:
+    def _headers(self, stream: bool) -> httpx.Headers:
         headers = {
             "accept": "text/event-stream" if stream else "application/json",
             "anthropic-version": API_VERSION,
         }
         if self.config.api_key:
             headers["x-api-key"] = self.config.api_key
-        return headers | self.config.extra_headers
+        return merge_headers(headers, self.config.extra_headers)
 
 
 def request_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
@@ -104,11 +106,15 @@ def _tokens(usage: dict[str, Any], name: str) -> int | None:
     return int(value) if isinstance(value, int | float) else None
 
 
+def _is_text_block(block: object) -> bool:
+    return isinstance(block, dict) and block.get("type") == "text"  # not thinking or tool_use blocks
+
+
 def parse_message(payload: dict[str, Any], headers: httpx.Headers, request: ChatRequest) -> ChatResult:
     blocks = payload.get("content")
     if not isinstance(blocks, list):
         raise ProviderError(ErrorKind.SERVER_ERROR, "unexpected message shape")
-    text = "".join(str(block.get("text", "")) for block in blocks if isinstance(block, dict))
+    text = "".join(str(block.get("text", "")) for block in blocks if _is_text_block(block))
     if payload.get("stop_reason") == REFUSAL_STOP_REASON:
         raise refused(text, "the model refused to answer")
     usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else {}
@@ -124,7 +130,8 @@ def parse_message(payload: dict[str, Any], headers: httpx.Headers, request: Chat
 
 class AnthropicStreamDecoder:
     """message_start (input usage), content_block_delta (text), message_delta (output usage, stop
-    reason), message_stop (the end marker); `error` events become ProviderErrors."""
+    reason), message_stop (the end marker); `error` events become ProviderErrors. Emits the usage
+    once, just before DONE."""
 
     def __init__(self, secrets: tuple[str, ...]) -> None:
         self.secrets = secrets
@@ -132,6 +139,7 @@ class AnthropicStreamDecoder:
         self.done = False
         self.finish_reason: str | None = None
         self.input_tokens: int | None = None
+        self.usage: Usage | None = None
 
     def feed(self, event: ServerSentEvent) -> list[StreamEvent]:
         data = self._decode(event)
@@ -144,7 +152,7 @@ class AnthropicStreamDecoder:
             return self._message_delta(data)
         elif kind == "message_stop":
             self.done = True
-            return [StreamEvent(StreamEventKind.DONE, finish_reason=self.finish_reason)]
+            return end_of_stream_events(self.usage, self.finish_reason)
         elif kind == "error":
             raise error_from_event(data, secrets=self.secrets, partial_text=self.text)
         return []  # ping, content_block_start/stop, and event types added later
@@ -176,9 +184,9 @@ class AnthropicStreamDecoder:
             raise refused(self.text, "the model refused to answer")
         self.finish_reason = finish_reason_of(stop_reason) or self.finish_reason
         usage = data.get("usage")
-        if not isinstance(usage, dict) or _tokens(usage, "output_tokens") is None:
-            return []
-        # Output counts are cumulative; recent API versions repeat the input count here too.
-        input_tokens = _tokens(usage, "input_tokens") or self.input_tokens or 0
-        usage_total = Usage(input_tokens=input_tokens, output_tokens=_tokens(usage, "output_tokens") or 0)
-        return [StreamEvent(StreamEventKind.USAGE, usage=usage_total)]
+        output_tokens = _tokens(usage, "output_tokens") if isinstance(usage, dict) else None
+        if output_tokens is not None:
+            # Output counts are cumulative; recent API versions repeat the input count here too.
+            input_tokens = _tokens(usage, "input_tokens") or self.input_tokens or 0
+            self.usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+        return []

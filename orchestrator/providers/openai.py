@@ -28,7 +28,9 @@ from orchestrator.providers.sse import ServerSentEvent
 from orchestrator.providers.transport import (
     CallClock,
     build_post,
+    end_of_stream_events,
     join_url,
+    merge_headers,
     post_json,
     secrets_of,
     stream_events,
@@ -60,11 +62,11 @@ class OpenAIProvider(Provider):
         body = request_body(request, stream=stream)
         return build_post(self.client, url, body, self._headers(stream), timeouts)
 
-    def _headers(self, stream: bool) -> dict[str, str]:
+    def _headers(self, stream: bool) -> httpx.Headers:
         headers = {"accept": "text/event-stream" if stream else "application/json"}
         if self.config.api_key:
             headers["authorization"] = f"Bearer {self.config.api_key}"
-        return headers | self.config.extra_headers
+        return merge_headers(headers, self.config.extra_headers)
 
 
 def request_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
@@ -112,18 +114,20 @@ def parse_completion(payload: dict[str, Any], headers: httpx.Headers, request: C
 
 
 class OpenAIStreamDecoder:
-    """Chunks carry `choices[0].delta.content`; a last chunk carries usage; `data: [DONE]` ends."""
+    """Chunks carry `choices[0].delta.content`; a last chunk carries usage; `data: [DONE]` ends.
+    Emits the usage once, just before DONE."""
 
     def __init__(self, secrets: tuple[str, ...]) -> None:
         self.secrets = secrets
         self.text = ""
         self.done = False
         self.finish_reason: str | None = None
+        self.usage: Usage | None = None
 
     def feed(self, event: ServerSentEvent) -> list[StreamEvent]:
         if event.data.strip() == END_MARKER:
             self.done = True
-            return [StreamEvent(StreamEventKind.DONE, finish_reason=self.finish_reason)]
+            return end_of_stream_events(self.usage, self.finish_reason)
         try:
             chunk = json.loads(event.data)
         except ValueError:
@@ -132,11 +136,9 @@ class OpenAIStreamDecoder:
             raise interrupted(self.text, "malformed stream chunk")
         if "error" in chunk:
             raise error_from_event(chunk, secrets=self.secrets, partial_text=self.text)
-        events = self._choice_events(chunk.get("choices") or [])
-        usage = parse_usage(chunk.get("usage"))
-        if usage is not None:
-            events.append(StreamEvent(StreamEventKind.USAGE, usage=usage))
-        return events
+        # Usage is held until the end marker: some servers (vLLM) repeat it in every chunk.
+        self.usage = parse_usage(chunk.get("usage")) or self.usage
+        return self._choice_events(chunk.get("choices") or [])
 
     def _choice_events(self, choices: list[Any]) -> list[StreamEvent]:
         events = []

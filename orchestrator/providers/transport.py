@@ -17,7 +17,15 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from orchestrator.providers.base import ErrorKind, ProviderConfig, ProviderError, StreamEvent, Timeouts
+from orchestrator.providers.base import (
+    ErrorKind,
+    ProviderConfig,
+    ProviderError,
+    StreamEvent,
+    StreamEventKind,
+    Timeouts,
+    Usage,
+)
 from orchestrator.providers.errors import error_from_response, error_from_transport, interrupted
 from orchestrator.providers.sse import ServerSentEvent, iter_sse
 
@@ -34,15 +42,23 @@ def join_url(base_url: str, path: str) -> httpx.URL:
 
 def secrets_of(config: ProviderConfig) -> tuple[str, ...]:
     """Values that must never appear in an error message: the key and credential-like extra headers."""
-    extra = (value for name, value in config.extra_headers.items() if _SECRET_HEADER.search(name))
-    return tuple(secret for secret in (config.api_key, *extra) if secret)
+    extra = [value for name, value in config.extra_headers.items() if _SECRET_HEADER.search(name)]
+    tokens = [value.rsplit(" ", 1)[-1] for value in extra]  # "Bearer abc": a provider may echo just "abc"
+    return tuple(secret for secret in (config.api_key, *extra, *tokens) if secret)
+
+
+def merge_headers(own: dict[str, str], extra: dict[str, str]) -> httpx.Headers:
+    """`extra` (from the config) replaces ours whatever its case: "Authorization" adds no second one."""
+    headers = httpx.Headers(own)
+    headers.update(extra)
+    return headers
 
 
 def build_post(
     client: httpx.AsyncClient,
     url: httpx.URL,
     payload: dict[str, Any],
-    headers: dict[str, str],
+    headers: httpx.Headers,
     timeouts: Timeouts,
 ) -> httpx.Request:
     # Only connecting is left to httpx: reads are bounded by the call's own deadlines (see CallClock).
@@ -152,6 +168,12 @@ async def post_json(
     if not isinstance(payload, dict):
         raise ProviderError(ErrorKind.SERVER_ERROR, "the provider answered JSON that is not an object")
     return payload, response.headers
+
+
+def end_of_stream_events(usage: Usage | None, finish_reason: str | None) -> list[StreamEvent]:
+    """The last events of a stream: its usage (one event, when the provider reported it), then DONE."""
+    done = StreamEvent(StreamEventKind.DONE, finish_reason=finish_reason)
+    return [StreamEvent(StreamEventKind.USAGE, usage=usage), done] if usage is not None else [done]
 
 
 class StreamDecoder(Protocol):

@@ -127,6 +127,7 @@ async def read_request(reader: asyncio.StreamReader) -> HttpRequest | None:
 
 @dataclass
 class ConnectionStats:
+    accepted: int = 0  # connections ever opened: few per many requests means keep-alive works
     open: int = 0
     peak: int = 0
     requests: int = 0
@@ -168,6 +169,7 @@ class HttpServer:
         task = asyncio.current_task()
         assert task is not None  # noqa: S101 - start_server runs callbacks as tasks
         self._connections.add(task)
+        self.stats.accepted += 1
         self.stats.open += 1
         self.stats.peak = max(self.stats.peak, self.stats.open)
         try:

@@ -97,7 +97,7 @@ class FakeProvider:
         ]
 
     def stats(self) -> dict[str, int]:
-        """Connections open now, the peak, and requests served (control requests included)."""
+        """Connections accepted in all, open now and at the peak; requests served (control ones included)."""
         response = self._control.get("stats")
         response.raise_for_status()
         return response.json()

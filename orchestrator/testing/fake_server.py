@@ -284,13 +284,13 @@ class ReplyPlayer:
         await self.responder.write_chunk(self.wire.stream_start(self.reply))
         await asyncio.sleep(self.behaviour.first_token_delay)
         tokens = self.reply.tokens
+        pace = _Pace(self.behaviour.tokens_per_second)
         for index in range(len(tokens) + 1):
             if await self._interrupted_at(index):
                 return
             if index == len(tokens):
                 break
-            if index and self.behaviour.tokens_per_second:
-                await asyncio.sleep(1 / self.behaviour.tokens_per_second)
+            await pace.wait_for_token(index)
             await self.responder.write_chunk(self.wire.stream_delta(self.reply, tokens[index]))
         await self.responder.write_chunk(
             self.wire.stream_end(self.reply, end_marker=self.behaviour.end_marker)
@@ -310,6 +310,21 @@ class ReplyPlayer:
         else:
             return False
         return True
+
+
+class _Pace:
+    """Token i is due at first-token time + i / tokens_per_second: lateness of a busy event loop
+    does not add up over a long reply, so a thousand streams keep the configured speed."""
+
+    def __init__(self, tokens_per_second: float | None) -> None:
+        self.interval = 1 / tokens_per_second if tokens_per_second else 0.0
+        self.loop = asyncio.get_running_loop()
+        self.start = self.loop.time()
+
+    async def wait_for_token(self, index: int) -> None:
+        delay = self.start + index * self.interval - self.loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
 
 
 def make_server(host: str = "127.0.0.1", port: int = 0, max_recorded: int = 10_000) -> HttpServer:

@@ -42,6 +42,7 @@ def fast_config(**overrides) -> GatewayConfig:
         ),
         "circuit_failure_threshold": 3,
         "circuit_cooldown_seconds": 0.3,
+        "health_cache_seconds": 0.1,
     }
     values.update(overrides)
     return GatewayConfig(**values)

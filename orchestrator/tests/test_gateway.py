@@ -138,6 +138,7 @@ def test_circuit_opens_after_repeated_failures_and_closes_after_a_good_probe(
         fake_provider.set_behaviour(Behaviour(text="back"), model="fake-standard")
         await asyncio.sleep(0.35)  # cooldown
         recovered = await gateway.complete(request_for(tenant_a), runtime=runtime)
+        await runtime.background.drain()  # the success is recorded after the answer is returned
         state = await runtime.breaker.state(f"model:{models_a['standard'].pk}")
         return skipped, recovered, state
 

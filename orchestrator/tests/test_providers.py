@@ -94,8 +94,8 @@ async def test_stream_yields_deltas_then_usage_then_exactly_one_done(kind, fake_
     assert "".join(deltas) == "Echo: hello there world"
     assert len(deltas) == 4
     assert [event.usage for event in events if event.kind == StreamEventKind.USAGE] == [Usage(7, 4)]
+    assert [event.kind for event in events[-2:]] == [StreamEventKind.USAGE, StreamEventKind.DONE]
     assert [event.kind for event in events].count(StreamEventKind.DONE) == 1
-    assert events[-1].kind == StreamEventKind.DONE
     assert events[-1].finish_reason == "stop"
 
 
@@ -127,6 +127,15 @@ async def test_openai_without_api_key_sends_no_authorization_header(fake_provide
     await OpenAIProvider(config, http_client).complete(chat(), FAST)
 
     assert "authorization" not in fake_provider.requests()[0].headers
+
+
+async def test_extra_headers_replace_the_adapters_own_whatever_their_case(fake_provider, http_client):
+    extra = {"Authorization": "Bearer gateway-token", "X-Tenant": "acme"}
+    await provider_for("openai", fake_provider, http_client, extra_headers=extra).complete(chat(), FAST)
+
+    (request,) = fake_provider.requests()
+    assert request.headers["authorization"] == "Bearer gateway-token"
+    assert request.headers["x-tenant"] == "acme"
 
 
 async def test_anthropic_request_moves_system_prompt_to_top_level(fake_provider, http_client):
@@ -319,7 +328,7 @@ def timeouts(**values):
 
 
 def assert_near(elapsed, limit):
-    assert limit * 0.9 <= elapsed < limit + 0.3, f"took {elapsed:.3f}s for a {limit}s limit"
+    assert limit * 0.9 <= elapsed < limit + 0.5, f"took {elapsed:.3f}s for a {limit}s limit"
 
 
 @pytest.mark.parametrize("kind", KINDS)

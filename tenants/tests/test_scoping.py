@@ -53,3 +53,14 @@ def test_cross_tenant_access_needs_a_reason_and_sees_everything(members_a, admin
         pass
     with cross_tenant_access("test: operator report"):
         assert Membership.objects.count() == len(members_a) + 1
+
+
+def test_a_query_built_without_a_tenant_can_be_built_but_never_run(members_a, tenant_a):
+    built_outside = Membership.objects.filter(role=Role.ADMIN)  # e.g. a form field made at import time
+    with tenant_scope(tenant_a), pytest.raises(TenantScopeError):
+        list(built_outside)
+    for run in (built_outside.count, built_outside.exists, built_outside.first, built_outside.delete):
+        with pytest.raises(TenantScopeError):
+            run()
+    with pytest.raises(TenantScopeError):
+        built_outside.update(role=Role.VIEWER)
