@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.urls import Resolver404, resolve
 
-from tenants.access import rules_of
+from tenants.access import SAFE_METHODS, rules_of
 from tenants.context import tenant_scope
 from tenants.models import Tenant
 from tenants.roles import role_allows
@@ -45,7 +45,9 @@ class TenantMiddleware:
         if rules is None:
             raise ImproperlyConfigured(f"Tenant view {match.view_name} is not declared with @tenant_view")
         permission = rules.permission_for(request.method or "GET")
-        if permission is None or not role_allows(membership.role, permission):
+        if permission is None:  # the view takes no writes at all, whoever asks
+            return HttpResponseNotAllowed(sorted(SAFE_METHODS))
+        if not role_allows(membership.role, permission):
             raise PermissionDenied("Your role in this tenant does not allow this.")
         request.tenant = tenant
         request.membership = membership
