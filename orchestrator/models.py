@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from pgvector.django import HnswIndex, VectorField
 
 from orchestrator.crypto import decrypt_secret, encrypt_secret, mask_secret
 from orchestrator.pricing import MICROS_PER_UNIT, cost_micros, micros_to_units
@@ -135,6 +136,17 @@ class TenantPolicy(TenantOwnedModel):
     )
     redact_traces = models.BooleanField(default=False, help_text="Mask PII in stored traces.")
     store_prompts = models.BooleanField(default=True, help_text="Keep prompt and response text in traces.")
+    cache_enabled = models.BooleanField(
+        default=True, help_text="Answer semantically identical requests from the semantic cache."
+    )
+    cache_threshold = models.FloatField(
+        default=0.78,  # chosen by bench/bench_semantic_cache.py on its tuning split
+        validators=[MinValueValidator(0.5), MaxValueValidator(1.0)],
+        help_text="Cosine similarity a cached request needs (guards apply on top; see docs/semantic-cache.md).",
+    )
+    cache_ttl_seconds = models.PositiveIntegerField(
+        default=7 * 24 * 3600, help_text="How long a cached answer may be served."
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant"], name="policy_one_per_tenant")]
@@ -265,3 +277,272 @@ class Trace(TenantOwnedModel):
     @property
     def cost(self) -> Decimal:
         return micros_to_units(self.cost_micros)
+
+
+EMBEDDING_DIMENSIONS = 384
+
+
+class SemanticCacheEntry(TenantOwnedModel):
+    """One answered request the gateway may serve again to a semantically identical request of the
+    same scope (tenant, purpose, prompt version, model class, author, style profile version).
+
+    `scope_hash` is a digest of the scope fields for the exact filter; the fields themselves are kept
+    for invalidation and for reading. Lookups are raw vector searches and filter by tenant explicitly.
+    """
+
+    purpose = models.CharField(max_length=40)
+    prompt_version_id = models.BigIntegerField(null=True, blank=True)
+    model_class = models.CharField(max_length=80, help_text="Tier or model alias the caller asked for.")
+    author_id = models.BigIntegerField(null=True, blank=True)
+    profile_version = models.PositiveIntegerField(null=True, blank=True)
+    scope_hash = models.CharField(max_length=64)
+    request_text = models.TextField(help_text="The normalized user-role text the similarity is computed on.")
+    request_hash = models.CharField(max_length=64, help_text="Digest of the request text, for exact repeats.")
+    embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS)
+    embedding_model = models.CharField(max_length=120)
+    response_text = models.TextField()
+    model_alias = models.CharField(max_length=80, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost_saved_micros = models.BigIntegerField(default=0, help_text="What the original call cost.")
+    hit_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["tenant", "scope_hash", "expires_at"], name="semcache_scope_live"),
+            models.Index(fields=["tenant", "scope_hash", "request_hash"], name="semcache_exact"),
+            models.Index(fields=["tenant", "prompt_version_id"], name="semcache_prompt_version"),
+            models.Index(fields=["tenant", "author_id"], name="semcache_author"),
+            HnswIndex(
+                name="semcache_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.request_text[:40]}"
+
+
+# --- Flows ---------------------------------------------------------------------------------------
+
+
+class FlowDefinition(TenantOrSharedModel):
+    """A named, versioned list of steps (see orchestrator/flows/definitions.py); shared or per tenant."""
+
+    name = models.SlugField(max_length=60)
+    version = models.PositiveIntegerField(default=1)
+    description = models.CharField(max_length=200, blank=True)
+    steps = models.JSONField()
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name", "version"], name="flow_unique_version"),
+            models.UniqueConstraint(
+                fields=["name", "version"], condition=models.Q(tenant__isnull=True), name="flow_unique_shared"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class FlowRun(TenantOwnedModel):
+    """One execution of a flow for an author and a brief. The steps are copied at start, so editing
+    the definition never changes a run in progress."""
+
+    definition = models.ForeignKey(FlowDefinition, on_delete=models.PROTECT, related_name="+")
+    steps = models.JSONField()
+    author = models.ForeignKey("tenants.Author", on_delete=models.CASCADE, related_name="+")
+    brief = models.TextField()
+    inputs = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    api_key_id = models.BigIntegerField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=120, blank=True)
+    series = models.ForeignKey("orchestrator.Series", null=True, blank=True, on_delete=models.SET_NULL)
+    cost_micros = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="flowrun_unique_idempotency_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} of {self.definition_id} ({self.status})"
+
+
+class StepStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+class StepRun(TenantOwnedModel):
+    """One step of a run, stored when it finishes: a resumed run reuses it and never pays twice."""
+
+    run = models.ForeignKey(FlowRun, on_delete=models.CASCADE, related_name="step_runs")
+    key = models.CharField(max_length=80, help_text="The step id, with a round number for loops: critique.2")
+    step_type = models.CharField(max_length=20)
+    position = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=StepStatus.choices, default=StepStatus.RUNNING)
+    input = models.JSONField(default=dict, blank=True)
+    output = models.JSONField(default=dict, blank=True)
+    call_ids = models.JSONField(default=list, blank=True)
+    cost_micros = models.BigIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "position", "started_at"]
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="steprun_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}:{self.key} {self.status}"
+
+    @property
+    def duration_ms(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds() * 1000, 1)
+
+
+# --- Review queue --------------------------------------------------------------------------------
+
+
+class DraftState(models.TextChoices):
+    GENERATING = "generating", "Generating"
+    READY = "ready", "Ready for review"
+    IN_REVIEW = "in_review", "In review"
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    DELIVERED = "delivered", "Delivered"
+
+
+class Draft(TenantOwnedModel):
+    """A piece of content on its way to an author's feed; humans approve every one."""
+
+    run = models.OneToOneField(
+        FlowRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="draft"
+    )
+    author = models.ForeignKey("tenants.Author", on_delete=models.CASCADE, related_name="+")
+    flow_name = models.CharField(max_length=60, blank=True)
+    brief = models.TextField(blank=True)
+    state = models.CharField(max_length=20, choices=DraftState.choices, default=DraftState.GENERATING)
+    body = models.TextField(blank=True)
+    original_body = models.TextField(blank=True, help_text="What the model wrote, before any human edit.")
+    critique = models.JSONField(default=dict, blank=True)
+    profile = models.ForeignKey(
+        "tenants.StyleProfile", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    prompt_version_id = models.BigIntegerField(null=True, blank=True)
+    experiment_id = models.BigIntegerField(null=True, blank=True)
+    variant = models.CharField(max_length=1, blank=True)
+    revision_rounds = models.PositiveIntegerField(default=0)
+    human_rounds = models.PositiveIntegerField(default=0, help_text="Times a reviewer asked for changes.")
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    claim_expires_at = models.DateTimeField(null=True, blank=True)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    edit_distance = models.FloatField(
+        null=True, blank=True, help_text="0: approved as written; 1: rewritten."
+    )
+    cost_micros = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["tenant", "state", "created_at"], name="draft_queue")]
+
+    def __str__(self) -> str:
+        return f"draft {self.pk} ({self.state})"
+
+
+class DraftTransition(TenantOwnedModel):
+    draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="transitions")
+    from_state = models.CharField(max_length=20, blank=True)
+    to_state = models.CharField(max_length=20)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+
+class LearningProposal(TenantOwnedModel):
+    """Something a reviewer's edit suggests the author's memories should hold; an editor decides."""
+
+    class Status(models.TextChoices):
+        PROPOSED = "proposed", "Proposed"
+        ACCEPTED = "accepted", "Accepted"
+        DISMISSED = "dismissed", "Dismissed"
+
+    draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="learning_proposals")
+    author = models.ForeignKey("tenants.Author", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20)  # a memories kind: key_phrase, learning, feedback ...
+    text = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PROPOSED)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class Series(TenantOwnedModel):
+    """A recurring theme for an author: Celery beat starts a flow on its schedule."""
+
+    name = models.CharField(max_length=120)
+    author = models.ForeignKey("tenants.Author", on_delete=models.CASCADE, related_name="+")
+    flow_name = models.SlugField(max_length=60, default="post")
+    brief = models.TextField(help_text="The theme; each run adds the date and the series' recent posts.")
+    cron = models.CharField(
+        max_length=100, default="0 9 * * 1", help_text="minute hour day month weekday (UTC)"
+    )
+    is_active = models.BooleanField(default=True)
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "series"
+
+    def __str__(self) -> str:
+        return self.name

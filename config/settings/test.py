@@ -23,6 +23,11 @@ DATABASES["default"]["TEST"] = {"NAME": os.environ.get("MAESTRO_TEST_DB", "test_
 REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + "/15"
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
+# A queue per test database, so parallel runs on one machine never take each other's tasks; and a
+# short visibility timeout so a task of a killed worker is redelivered within the test.
+CELERY_TASK_DEFAULT_QUEUE = f"maestro-{DATABASES['default']['TEST']['NAME']}"
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("MAESTRO_VISIBILITY_TIMEOUT", "3600"))}
+MAESTRO_ALLOW_PRIVATE_HTTP_STEPS = True  # tests call endpoints on loopback
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed: tests hash many passwords
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 AXES_FAILURE_LIMIT = 3

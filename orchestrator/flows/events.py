@@ -1,0 +1,49 @@
+"""Progress of a run, as a Redis stream per run: step started/finished, text deltas, the end.
+
+A stream (not pub/sub) so that a browser that connects late, or reconnects, reads
+what it missed from its last event id; entries expire with the key an hour after
+the last event.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import redis
+from django.conf import settings
+
+STREAM_TTL_SECONDS = 3600
+MAX_EVENTS = 5000
+_local = threading.local()
+
+
+def _client() -> redis.Redis:
+    client = getattr(_local, "client", None)
+    if client is None:
+        client = _local.client = redis.Redis.from_url(settings.REDIS_URL)
+    return client
+
+
+def stream_key(run_id: int) -> str:
+    return f"maestro:flow:{run_id}"
+
+
+def publish(run_id: int, kind: str, **data) -> None:
+    key = stream_key(run_id)
+    pipe = _client().pipeline(transaction=False)
+    pipe.xadd(key, {"kind": kind, "data": json.dumps(data, default=str)}, maxlen=MAX_EVENTS, approximate=True)
+    pipe.expire(key, STREAM_TTL_SECONDS)
+    pipe.execute()
+
+
+def read(
+    run_id: int, *, after: str = "0", block_ms: int | None = None, count: int = 200
+) -> list[tuple[str, str, dict]]:
+    """Events after the id `after` ("0": from the start), waiting up to block_ms for new ones."""
+    reply = _client().xread({stream_key(run_id): after}, count=count, block=block_ms)
+    events = []
+    for _key, entries in reply or []:
+        for event_id, fields in entries:
+            events.append((event_id.decode(), fields[b"kind"].decode(), json.loads(fields[b"data"])))
+    return events

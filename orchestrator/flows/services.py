@@ -1,0 +1,81 @@
+"""Starting flows and managing their definitions."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from orchestrator.flows.definitions import DEFAULT_FLOWS, parse_steps
+from orchestrator.models import FlowDefinition, FlowRun
+from tenants.models import Author, User
+
+MAX_BRIEF_CHARS = 8000
+
+
+def flow_definition_for(name: str) -> FlowDefinition:
+    """The newest active version of `name`: the tenant's own first, else Maestro's shared one."""
+    candidates = FlowDefinition.objects.filter(name=name, is_active=True).order_by("tenant_id", "-version")
+    own = [d for d in candidates if d.tenant_id is not None]
+    chosen = (own or list(candidates))[:1]
+    if not chosen:
+        raise ValidationError({"flow": f"There is no flow named {name!r}."})
+    return chosen[0]
+
+
+def flow_start(
+    *,
+    author: Author,
+    brief: str,
+    flow_name: str = "post",
+    created_by: User | None = None,
+    api_key_id: int | None = None,
+    idempotency_key: str = "",
+    inputs: dict | None = None,
+    series_id: int | None = None,
+) -> tuple[FlowRun, bool]:
+    """Queue a run (returns at once; a worker executes it). Returns (run, created): the same
+    idempotency key returns the run it started the first time."""
+    from orchestrator.tasks import run_flow
+
+    brief = brief.strip()
+    if not brief:
+        raise ValidationError({"brief": "Say what the post is about."})
+    if len(brief) > MAX_BRIEF_CHARS:
+        raise ValidationError({"brief": f"Keep the brief under {MAX_BRIEF_CHARS} characters."})
+    if not author.is_active:
+        raise ValidationError({"author": f"{author.name} is archived."})
+    if idempotency_key:
+        existing = FlowRun.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing, False
+    definition = flow_definition_for(flow_name)
+    try:
+        with transaction.atomic():
+            run = FlowRun.objects.create(
+                definition=definition,
+                steps=definition.steps,
+                author=author,
+                brief=brief,
+                inputs=inputs or {},
+                created_by=created_by,
+                api_key_id=api_key_id,
+                idempotency_key=idempotency_key,
+                series_id=series_id,
+            )
+    except IntegrityError:  # the same key raced in from a retry
+        return FlowRun.objects.get(idempotency_key=idempotency_key), False
+    tenant_id = run.tenant_id
+    transaction.on_commit(lambda: run_flow.delay(tenant_id, run.pk))
+    return run, True
+
+
+def flow_definitions_install() -> list[FlowDefinition]:
+    """Install Maestro's shared flows (idempotent); needs cross-tenant access."""
+    installed = []
+    for name, (description, steps) in DEFAULT_FLOWS.items():
+        parse_steps(steps)
+        definition, _ = FlowDefinition.objects.get_or_create(
+            tenant=None, name=name, version=1, defaults={"description": description, "steps": steps}
+        )
+        installed.append(definition)
+    return installed

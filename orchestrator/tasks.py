@@ -1,0 +1,88 @@
+"""Celery tasks: thin. Each takes ids, enters the tenant's scope, reloads rows and calls one service.
+
+Workers run with the threads pool (see README "Workers"): a flow spends its life waiting for
+model calls, so one process holds many flows at once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from tenants.context import tenant_scope
+from tenants.models import Tenant
+
+logger = logging.getLogger("maestro.flows")
+RETRY_DELAYS = [5, 30, 120]
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=len(RETRY_DELAYS),
+    soft_time_limit=900,
+    time_limit=960,
+)
+def run_flow(self, tenant_id: int, run_id: int) -> str:
+    from orchestrator.flows.engine import execute_run, fail_run
+    from orchestrator.flows.steps import StepFailedError
+    from orchestrator.models import FlowRun
+
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        return "tenant gone"
+    with tenant_scope(tenant):
+        run = FlowRun.objects.select_related("author", "definition").filter(pk=run_id).first()
+        if run is None:
+            return "run gone"
+        try:
+            execute_run(run)
+        except StepFailedError as exc:
+            if exc.transient and self.request.retries < self.max_retries:
+                countdown = max(exc.retry_after or 0, RETRY_DELAYS[self.request.retries])
+                logger.info("run %s: %s; retrying in %ss", run_id, exc, countdown)
+                raise self.retry(exc=exc, countdown=countdown) from exc
+            fail_run(run, str(exc))
+            return "failed"
+    return "ok"
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=len(RETRY_DELAYS))
+def revise_draft(self, tenant_id: int, draft_id: int, round_number: int) -> str:
+    from orchestrator.flows.revision import revise_on_request
+    from orchestrator.flows.steps import StepFailedError
+    from orchestrator.models import Draft
+
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        return "tenant gone"
+    with tenant_scope(tenant):
+        draft = Draft.objects.select_related("run", "author").filter(pk=draft_id).first()
+        if draft is None:
+            return "draft gone"
+        try:
+            revise_on_request(draft, round_number)
+        except StepFailedError as exc:
+            if exc.transient and self.request.retries < self.max_retries:
+                raise self.retry(exc=exc, countdown=RETRY_DELAYS[self.request.retries]) from exc
+            raise
+    return "ok"
+
+
+@shared_task(acks_late=True)
+def run_series(tenant_id: int, series_id: int) -> str:
+    from orchestrator.flows.series import series_run_now
+
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        return "tenant gone"
+    with tenant_scope(tenant):
+        from orchestrator.models import Series
+
+        series = Series.objects.filter(pk=series_id, is_active=True).select_related("author").first()
+        if series is None:
+            return "series gone or paused"
+        series_run_now(series)
+    return "ok"
