@@ -12,4 +12,6 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("t/<slug:tenant_slug>/", include("tenants.urls")),
+    path("t/<slug:tenant_slug>/prompts/", include("prompts.urls")),
+    path("t/<slug:tenant_slug>/memories/", include("memories.urls")),
 ]

@@ -149,6 +149,17 @@ if DEBUG:
 # Fernet keys (newest first) for provider credentials at rest; see orchestrator/crypto.py.
 MAESTRO_ENCRYPTION_KEYS = env_list("MAESTRO_ENCRYPTION_KEYS", [])
 
+# Embeddings for memories and the semantic cache (memories/embeddings.py). "local": the bundled
+# all-MiniLM-L6-v2 on the CPU, no network; "openai": any OpenAI-compatible POST {base_url}/embeddings;
+# "hashing": deterministic, no semantics (tests). Memory vectors are stored with 384 dimensions.
+MAESTRO_EMBEDDINGS = {
+    "backend": env_str("MAESTRO_EMBEDDINGS_BACKEND", "local"),
+    "model": env_str("MAESTRO_EMBEDDINGS_MODEL", "all-MiniLM-L6-v2"),
+    "base_url": env_str("MAESTRO_EMBEDDINGS_BASE_URL", ""),
+    "api_key": env_str("MAESTRO_EMBEDDINGS_API_KEY", ""),
+    "dimensions": env_int("MAESTRO_EMBEDDINGS_DIMENSIONS", 384),
+}
+
 # --- Redis and Celery -----------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)

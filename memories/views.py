@@ -1,0 +1,159 @@
+"""Browser pages for memories: browse, search (htmx, live), add, edit, expire, delete. Thin."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from memories import selectors, services
+from memories.embeddings import EmbeddingError, get_embedder
+from memories.forms import MemoryFilterForm, MemoryForm
+from tenants.access import tenant_view
+from tenants.models import Author
+from tenants.roles import Permission
+
+PAGE_SIZE = 50
+SEARCH_LIMIT = 20
+
+
+def _search(*, query: str, author: Author | None, kind: str | None) -> list[selectors.ScoredMemory]:
+    kinds = [kind] if kind else None
+    if author is not None:
+        return selectors.retrieve_memories(author=author, query=query, limit=SEARCH_LIMIT, kinds=kinds)
+    # Retrieval is per author by design; the browser searches each author's memories and merges.
+    embedding = get_embedder().embed([query])[0]
+    results = [
+        found
+        for each in Author.objects.all()
+        for found in selectors.retrieve_memories(
+            author=each, query=query, limit=SEARCH_LIMIT, kinds=kinds, query_embedding=embedding
+        )
+    ]
+    return sorted(results, key=lambda item: -item.score)[:SEARCH_LIMIT]
+
+
+@tenant_view()
+@require_http_methods(["GET"])
+def memory_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    form = MemoryFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    query = (filters.get("q") or "").strip()
+    context = {"form": form, "query": query, "results": None, "page": None}
+    if query:
+        try:
+            context["results"] = _search(query=query, author=filters.get("author"), kind=filters.get("kind"))
+        except EmbeddingError as exc:
+            context["search_error"] = f"Search is unavailable right now: {exc}"
+    else:
+        memories = selectors.memories_list(
+            author=filters.get("author"),
+            kind=filters.get("kind") or None,
+            status=filters.get("status") or "valid",
+        )
+        context["page"] = Paginator(memories, PAGE_SIZE).get_page(request.GET.get("page"))
+    template = "memories/list.html#results" if request.htmx else "memories/list.html"
+    return render(request, template, context)
+
+
+def _add_errors(form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+@tenant_view(write=Permission.EDIT_CONTENT)
+@require_http_methods(["GET", "POST"])
+def memory_add(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    initial = {"author": request.GET.get("author"), "kind": request.GET.get("kind")}
+    form = MemoryForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            result = services.memory_add(
+                author=data["author"],
+                kind=data["kind"],
+                text=data["text"],
+                importance=data["importance"],
+                valid_from=data["valid_from"],
+                valid_until=data["valid_until"],
+                created_by=request.user,
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        except EmbeddingError as exc:
+            form.add_error(None, f"The memory could not be embedded ({exc}); nothing was saved, try again.")
+        else:
+            return _after_add(request, tenant_slug, result)
+    return render(request, "memories/form.html", {"form": form, "memory": None})
+
+
+def _after_add(request: HttpRequest, tenant_slug: str, result: services.MemoryWriteResult) -> HttpResponse:
+    memory = result.memory
+    if result.merged:
+        messages.warning(
+            request,
+            f"Merged with an existing memory of {memory.author}: “{memory.text[:120]}” "
+            f"(importance {memory.importance}, merged {memory.merge_count} times).",
+        )
+        url = reverse("memories:add", kwargs={"tenant_slug": tenant_slug})
+        return redirect(f"{url}?author={memory.author_id}&kind={memory.kind}")
+    messages.success(request, f"Memory added for {memory.author}.")
+    return redirect("memories:list", tenant_slug=tenant_slug)
+
+
+@tenant_view(write=Permission.EDIT_CONTENT)
+@require_http_methods(["GET", "POST"])
+def memory_edit(request: HttpRequest, tenant_slug: str, memory_id: int) -> HttpResponse:
+    memory = selectors.access_memory(memory_id=memory_id)
+    initial = {
+        "kind": memory.kind,
+        "text": memory.text,
+        "importance": memory.importance,
+        "valid_from": memory.valid_from,
+        "valid_until": memory.valid_until,
+    }
+    form = MemoryForm(request.POST or None, initial=initial, editing=True)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.memory_update(
+                memory=memory,
+                text=data["text"],
+                kind=data["kind"],
+                importance=data["importance"],
+                valid_from=data["valid_from"],
+                valid_until=data["valid_until"],
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        except EmbeddingError as exc:
+            form.add_error(None, f"The new text could not be embedded ({exc}); nothing was saved, try again.")
+        else:
+            messages.success(request, "Memory saved.")
+            return redirect("memories:list", tenant_slug=tenant_slug)
+    return render(request, "memories/form.html", {"form": form, "memory": memory})
+
+
+@tenant_view(write=Permission.EDIT_CONTENT)
+@require_POST
+def memory_expire(request: HttpRequest, tenant_slug: str, memory_id: int) -> HttpResponse:
+    memory = selectors.access_memory(memory_id=memory_id)
+    services.memory_expire(memory=memory)
+    messages.success(request, "The memory is no longer valid; it stays on record under Expired.")
+    return redirect("memories:list", tenant_slug=tenant_slug)
+
+
+@tenant_view(write=Permission.EDIT_CONTENT)
+@require_POST
+def memory_delete(request: HttpRequest, tenant_slug: str, memory_id: int) -> HttpResponse:
+    memory = selectors.access_memory(memory_id=memory_id)
+    services.memory_delete(memory=memory)
+    messages.success(request, "Memory deleted.")
+    return redirect("memories:list", tenant_slug=tenant_slug)
