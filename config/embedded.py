@@ -64,7 +64,7 @@ def _ensure_connection_limit(server) -> None:
         return
     server.psql(f"ALTER SYSTEM SET max_connections = {MAX_CONNECTIONS};")
     # pgserver has no restart call; stopping and starting again is what `pg_ctl restart` does.
-    server._stop()  # noqa: SLF001 - see above
+    server._stop()
     server.ensure_postgres_running()
 
 

@@ -14,4 +14,5 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/", include("tenants.urls")),
     path("t/<slug:tenant_slug>/prompts/", include("prompts.urls")),
     path("t/<slug:tenant_slug>/memories/", include("memories.urls")),
+    path("t/<slug:tenant_slug>/console/", include("console.urls")),
 ]

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "orchestrator",
     "memories",
     "prompts",
+    "console",
 ]
 
 MIDDLEWARE = [

@@ -26,7 +26,9 @@ CELERY_RESULT_BACKEND = REDIS_URL
 # A queue per test database, so parallel runs on one machine never take each other's tasks; and a
 # short visibility timeout so a task of a killed worker is redelivered within the test.
 CELERY_TASK_DEFAULT_QUEUE = f"maestro-{DATABASES['default']['TEST']['NAME']}"
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("MAESTRO_VISIBILITY_TIMEOUT", "3600"))}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("MAESTRO_VISIBILITY_TIMEOUT", "3600")),
+}
 MAESTRO_ALLOW_PRIVATE_HTTP_STEPS = True  # tests call endpoints on loopback
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed: tests hash many passwords
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
