@@ -40,16 +40,23 @@ def make_tenant(base_url: str, slug: str) -> Tenant:
     with tenant_scope(tenant):
         provider = ProviderEndpoint.objects.create(name="fake", kind="openai", base_url=base_url)
         LLMModel.objects.create(
-            provider=provider, alias="bench-standard", model_name="fake-standard", tier="standard",
-            input_price_per_mtok=Decimal(3), output_price_per_mtok=Decimal(15),
-            context_window=16000, max_output_tokens=2048,
+            provider=provider,
+            alias="bench-standard",
+            model_name="fake-standard",
+            tier="standard",
+            input_price_per_mtok=Decimal(3),
+            output_price_per_mtok=Decimal(15),
+            context_window=16000,
+            max_output_tokens=2048,
         )
         TenantPolicy.objects.create(tenant=tenant, tokens_per_minute=0, requests_per_minute=0)
     return tenant
 
 
 def request(tenant: Tenant, **fields) -> GatewayRequest:
-    return GatewayRequest(tenant=tenant, purpose="post", messages=[Message("user", PROMPT)], max_tokens=64, **fields)
+    return GatewayRequest(
+        tenant=tenant, purpose="post", messages=[Message("user", PROMPT)], max_tokens=64, **fields
+    )
 
 
 async def overhead(tenant: Tenant, base_url: str, calls: int) -> None:
@@ -79,7 +86,9 @@ async def overhead(tenant: Tenant, base_url: str, calls: int) -> None:
 
 async def concurrency(tenant: Tenant, base_url: str, fake: FakeProvider, streams: int) -> None:
     fake.set_behaviour(Behaviour(first_token_delay=2.0, output_tokens=20))
-    runtime = build_runtime(GatewayConfig(key_prefix=f"bench-{uuid.uuid4().hex[:8]}", max_connections=streams + 10))
+    runtime = build_runtime(
+        GatewayConfig(key_prefix=f"bench-{uuid.uuid4().hex[:8]}", max_connections=streams + 10)
+    )
     await gateway.complete(request(tenant), runtime=runtime)  # warm-up
     latencies: list[float] = []
     failures: list[str] = []
@@ -98,10 +107,14 @@ async def concurrency(tenant: Tenant, base_url: str, fake: FakeProvider, streams
     wall = time.perf_counter() - started
     await runtime.aclose()
     print(f"\n2. {streams} concurrent streaming calls in one process, provider first token after 2.0 s")
-    print(f"   wall time {wall:.2f} s, completed {len(latencies)}, failed {len(failures)} {set(failures) or ''}")
+    print(
+        f"   wall time {wall:.2f} s, completed {len(latencies)}, failed {len(failures)} {set(failures) or ''}"
+    )
     print(f"   per-call latency (ms) {_env.summary(latencies)}")
-    print(f"   added over the 2,000 ms provider latency: median {_env.percentile(latencies, .5) - 2000:.1f} ms, "
-          f"p99 {_env.percentile(latencies, .99) - 2000:.1f} ms")
+    print(
+        f"   added over the 2,000 ms provider latency: median {_env.percentile(latencies, 0.5) - 2000:.1f} ms, "
+        f"p99 {_env.percentile(latencies, 0.99) - 2000:.1f} ms"
+    )
     fake.reset()
 
 
@@ -114,7 +127,8 @@ def _budget_worker(args) -> tuple[int, int]:
     async def run() -> tuple[int, int]:
         runtime = build_runtime(GatewayConfig(key_prefix=prefix))
         results = await asyncio.gather(
-            *(gateway.complete(request(tenant), runtime=runtime) for _ in range(calls)), return_exceptions=True
+            *(gateway.complete(request(tenant), runtime=runtime) for _ in range(calls)),
+            return_exceptions=True,
         )
         await runtime.aclose()
         ok = sum(1 for r in results if not isinstance(r, BaseException))
@@ -141,9 +155,13 @@ def budget_exactness(base_url: str, fake: FakeProvider, calls: int) -> None:
         spent = sum(Trace.objects.values_list("cost_micros", flat=True))
     ok = sum(o for o, _ in outcomes)
     refused = sum(r for _, r in outcomes)
-    print(f"\n3. Budget exactness: {calls} concurrent calls from {processes} processes, limit {limit_micros} micros")
-    print(f"   succeeded {ok}, refused for budget {refused}, spent {spent} micros "
-          f"({spent / limit_micros:.1%} of the limit), overspend {max(0, spent - limit_micros)} micros (goal: 0)")
+    print(
+        f"\n3. Budget exactness: {calls} concurrent calls from {processes} processes, limit {limit_micros} micros"
+    )
+    print(
+        f"   succeeded {ok}, refused for budget {refused}, spent {spent} micros "
+        f"({spent / limit_micros:.1%} of the limit), overspend {max(0, spent - limit_micros)} micros (goal: 0)"
+    )
     fake.reset()
 
 
