@@ -112,7 +112,8 @@ async def concurrency(tenant: Tenant, base_url: str, fake: FakeProvider, streams
     )
     print(f"   per-call latency (ms) {_env.summary(latencies)}")
     print(
-        f"   added over the 2,000 ms provider latency: median {_env.percentile(latencies, 0.5) - 2000:.1f} ms, "
+        f"   added over the 2,000 ms provider latency: "
+        f"median {_env.percentile(latencies, 0.5) - 2000:.1f} ms, "
         f"p99 {_env.percentile(latencies, 0.99) - 2000:.1f} ms"
     )
     fake.reset()
@@ -156,11 +157,13 @@ def budget_exactness(base_url: str, fake: FakeProvider, calls: int) -> None:
     ok = sum(o for o, _ in outcomes)
     refused = sum(r for _, r in outcomes)
     print(
-        f"\n3. Budget exactness: {calls} concurrent calls from {processes} processes, limit {limit_micros} micros"
+        f"\n3. Budget exactness: {calls} concurrent calls from {processes} processes, "
+        f"limit {limit_micros} micros"
     )
     print(
         f"   succeeded {ok}, refused for budget {refused}, spent {spent} micros "
-        f"({spent / limit_micros:.1%} of the limit), overspend {max(0, spent - limit_micros)} micros (goal: 0)"
+        f"({spent / limit_micros:.1%} of the limit), "
+        f"overspend {max(0, spent - limit_micros)} micros (goal: 0)"
     )
     fake.reset()
 
