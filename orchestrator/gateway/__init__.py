@@ -62,7 +62,9 @@ async def complete(request: GatewayRequest, *, runtime: Runtime | None = None) -
 async def complete_sync(request: GatewayRequest) -> GatewayResponse:
     """For sync code (views, prefork tasks): each call runs on a fresh event loop, so it gets a
     runtime of its own that is closed afterwards. Long-lived async workers reuse one runtime."""
-    runtime = build_runtime(GatewayConfig.from_settings())
+    config = GatewayConfig.from_settings()
+    config.http_clients = 1  # one call: no pool to shard
+    runtime = build_runtime(config)
     try:
         return await complete(request, runtime=runtime)
     finally:

@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
+from console.webhooks import budget_alert_emit  # budget.alert webhooks, sent on commit
 from orchestrator.gateway.catalog import BudgetEntry, TenantCatalog
 from orchestrator.limits import BudgetWindow
 from orchestrator.models import Budget, BudgetAlert, Trace
@@ -109,6 +110,7 @@ def record_crossings(
             except IntegrityError:
                 continue  # another process recorded this crossing first
             recorded.append(threshold)
+            budget_alert_emit(tenant=tenant, active=active, threshold=threshold, spent_micros=after_micros)
             logger.warning(
                 "budget alert: tenant %s %s at %.0f%% (%s of %s)",
                 tenant.pk,
