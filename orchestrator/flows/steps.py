@@ -106,6 +106,7 @@ def call_model(
     extra: dict | None = None,
     stream_text: bool = False,
     suffix: str = "",
+    cacheable: bool = True,
 ) -> dict:
     from prompts.rendering import PromptRenderError
     from prompts.selectors import PromptNotFoundError, resolve_prompt
@@ -143,6 +144,9 @@ def call_model(
         flow_run_id=ctx.run.pk,
         step=ctx.step_key,
         call_id=call_id,
+        prompt_version_id=resolved.version.pk,
+        profile_version=ctx.profile.version if ctx.profile else None,
+        cacheable=cacheable,
         **resolved.model_parameters,
     )
     on_event = _delta_publisher(ctx) if stream_text else None
@@ -302,7 +306,10 @@ def fanout(ctx: RunContext, step: Step) -> dict:
 
     def one(index: int) -> dict:
         try:
-            answer = call_model(ctx, purpose=purpose, prompt_purpose=prompt, suffix=f".v{index}")
+            # Variants of one request must differ: never served from the cache.
+            answer = call_model(
+                ctx, purpose=purpose, prompt_purpose=prompt, suffix=f".v{index}", cacheable=False
+            )
             rank_step = Step("rank", "critique", {"prompt": step.get("rank_prompt", "critique")})
             verdict = critique(ctx, rank_step, draft=answer["text"], suffix=f".rank{index}")["verdict"]
             return {"text": answer["text"], "score": verdict.get("score"), "passes": verdict.get("passes")}

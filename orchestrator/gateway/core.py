@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 
 from asgiref.sync import sync_to_async
 
+from orchestrator.cache import CacheScope, cache_lookup, cache_store, request_context_digest, request_text_for
 from orchestrator.gateway import budgets as budget_windows
 from orchestrator.gateway import tracing
 from orchestrator.gateway.catalog import ModelEntry, TenantCatalog, cached_catalog, load_catalog
@@ -35,7 +36,7 @@ from orchestrator.providers.base import (
     StreamEventKind,
     Usage,
 )
-from orchestrator.redaction import Redaction, redact
+from orchestrator.redaction import Redaction, redact, restore
 from orchestrator.routing import Candidate, NoRouteError, RoutePolicy, RouteRequest, RoutingDecision, route
 from orchestrator.tokens import estimate_prompt_tokens, estimate_text_tokens, max_prompt_tokens
 
@@ -83,6 +84,11 @@ class Call:
         self.finish_reason: str | None = None
         self.circuits: dict = {}
         self.success_health: tuple | None = None
+        self.cache_scope: CacheScope | None = None
+        self.cache_lookup = None
+        self.cached_text: str | None = None
+        self.cache_hit_alias = ""
+        self.raw_answer = ""  # the provider's text before restoring redacted values: what the cache keeps
 
     # ---- preparation ------------------------------------------------------------------------
     async def prepare(self) -> None:
@@ -94,9 +100,40 @@ class Call:
         self.prompt_tokens = estimate_prompt_tokens(self.outgoing)
         self.prompt_tokens_bound = max_prompt_tokens(self.outgoing)
         self.max_tokens = self.request.max_tokens or self.config.default_max_tokens
+        if await self._look_in_cache():
+            return
         await self._route()
         await self._take_rate_limits()
         await self._reserve_budget()
+
+    # ---- semantic cache ---------------------------------------------------------------------------
+    async def _look_in_cache(self) -> bool:
+        """Serve an earlier answer to the same request (same tenant and scope) at zero cost."""
+        if not self.request.cacheable:
+            return False
+        self.cache_scope = CacheScope(
+            tenant_id=self.catalog.tenant_id,
+            purpose=self.request.purpose,
+            prompt_version_id=self.request.prompt_version_id,
+            model_class=self.request.model or "",
+            author_id=self.request.author_id,
+            profile_version=self.request.profile_version,
+            context_digest=request_context_digest(
+                self.outgoing,
+                redaction_mapping=self.redaction.mapping,
+                max_tokens=self.max_tokens,
+                temperature=self.request.temperature,
+            ),
+        )
+        self.cache_text = request_text_for(self.outgoing)
+        self.cache_lookup = await _db(cache_lookup)(scope=self.cache_scope, request_text=self.cache_text)
+        if not self.cache_lookup:
+            return False
+        hit = self.cache_lookup.hit
+        self.cached_text = restore(hit.response_text, self.redaction.mapping)
+        self.usage = Usage(hit.input_tokens, hit.output_tokens)
+        self.cache_hit_alias = hit.model_alias
+        return True
 
     def _check_input(self) -> None:
         size = sum(len(m.content) for m in self.request.messages)
@@ -269,6 +306,12 @@ class Call:
         return None
 
     async def events(self) -> AsyncIterator[GatewayStreamEvent]:
+        if self.cached_text is not None:
+            self.text = self.cached_text
+            self.ttft = time.perf_counter() - self.started
+            yield GatewayStreamEvent(kind="delta", text=self.cached_text)
+            yield GatewayStreamEvent(kind="done", response=self.response())
+            return
         last_action: NextModel | None = None
         failed: ModelEntry | None = None
         for candidate in self.decision.chain:
@@ -372,6 +415,7 @@ class Call:
         if tail:
             self.text += tail
             yield GatewayStreamEvent(kind="delta", text=tail)
+        self.raw_answer = partial
         await self._attempt_succeeded(model, record, started, usage, partial)
         yield GatewayStreamEvent(kind="done", response=self.response())
 
@@ -417,7 +461,7 @@ class Call:
         return GatewayResponse(
             call_id=self.request.call_id,
             text=self.text,
-            model=self.final_model.alias if self.final_model else "",
+            model=self.final_model.alias if self.final_model else self.cache_hit_alias,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             usage_estimated=usage.estimated,
@@ -425,12 +469,15 @@ class Call:
             latency_ms=round((time.perf_counter() - self.started) * 1000, 2),
             ttft_ms=round(self.ttft * 1000, 2) if self.ttft is not None else None,
             finish_reason=self.finish_reason,
-            cache_hit=False,
+            cache_hit=self.cached_text is not None,
             routing=self.routing_record(),
         )
 
     def routing_record(self) -> dict:
-        return self.decision.as_dict() if self.decision else {}
+        record = self.decision.as_dict() if self.decision else {}
+        if self.cache_lookup is not None:
+            record["cache"] = self.cache_lookup.trace_record()
+        return record
 
     async def finish(self, error: GatewayError | None) -> None:
         """Settle money and tokens, record health and write the trace, whatever happened; in the
@@ -442,6 +489,7 @@ class Call:
         try:
             await self._settle_budget()
             await self._reconcile_tokens()
+            await self._store_in_cache()
             if self.success_health is not None:
                 key, elapsed, ttft_s, output_tokens = self.success_health
                 await self.runtime.health.record(
@@ -465,6 +513,22 @@ class Call:
                 await _db(budget_windows.record_crossings)(
                     self.request.tenant, active, spend.spent_before_micros, spend.spent_micros
                 )
+
+    async def _store_in_cache(self) -> None:
+        if self.cache_scope is None or self.cached_text is not None or self.final_model is None:
+            return
+        if self.finish_reason not in (None, "stop") or not self.raw_answer:
+            return  # never cache a truncated answer
+        await _db(cache_store)(
+            scope=self.cache_scope,
+            request_text=self.cache_text,
+            response_text=self.raw_answer,
+            model_alias=self.final_model.alias,
+            input_tokens=self.usage.input_tokens,
+            output_tokens=self.usage.output_tokens,
+            cost_micros=self.spent_micros,
+            embedding=self.cache_lookup.embedding if self.cache_lookup else None,
+        )
 
     async def _reconcile_tokens(self) -> None:
         if not self.buckets:

@@ -56,7 +56,7 @@ def build_trace(call: Call, error: GatewayError | None) -> Trace:
         routing=call.routing_record(),
         attempts=call.attempts_record(),
         model_id=call.final_model.id if call.final_model else None,
-        model_alias=call.final_model.alias if call.final_model else "",
+        model_alias=call.final_model.alias if call.final_model else call.cache_hit_alias,
         prompt=prompt,
         response=response,
         input_tokens=usage.input_tokens if usage else 0,
@@ -65,7 +65,7 @@ def build_trace(call: Call, error: GatewayError | None) -> Trace:
         cost_micros=call.spent_micros,
         latency_ms=round((time.perf_counter() - call.started) * 1000, 2),
         ttft_ms=round(call.ttft * 1000, 2) if call.ttft is not None else None,
-        cache_hit=False,
+        cache_hit=call.cached_text is not None,
         streamed=call.stream,
         redacted=redacted,
     )

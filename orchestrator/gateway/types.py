@@ -29,6 +29,10 @@ class GatewayRequest:
     author_id: int | None = None
     flow_run_id: int | None = None
     step: str = ""
+    # Semantic cache scope: answers are shared only within one prompt version and style profile version.
+    prompt_version_id: int | None = None
+    profile_version: int | None = None
+    cacheable: bool = True  # False where the same request must get a fresh answer (e.g. variants)
     call_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 

@@ -77,7 +77,8 @@ def register_fake_models(
         if second_provider:
             other = ProviderEndpoint.objects.create(name="fake-b", kind="anthropic", base_url=base_url)
             models["standard-b"] = _model(other, "standard-b", "fake-standard-b", "standard", 16384)
-        TenantPolicy.objects.update_or_create(tenant=tenant, defaults=policy)
+        # The semantic cache is off unless a test is about it: it would answer repeated test prompts.
+        TenantPolicy.objects.update_or_create(tenant=tenant, defaults={"cache_enabled": False, **policy})
     return models
 
 

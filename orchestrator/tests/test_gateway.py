@@ -375,3 +375,30 @@ def test_api_keys_never_appear_in_traces_or_errors(tenant_a, models_a, fake_prov
     trace = _trace(tenant_a, caught.value.call_id)
     assert "sk-test-secret-key-1234" not in str(trace.attempts)
     assert fake_provider.requests()[0].headers.get("authorization") == "Bearer sk-test-secret-key-1234"
+
+
+def test_a_repeated_request_is_served_from_the_semantic_cache_at_zero_cost(tenant_a, fake_provider):
+    register_fake_models(tenant_a, fake_provider.base_url, cache_enabled=True)
+    fake_provider.set_behaviour(Behaviour(text="Cached answer about churn.", input_tokens=200))
+    first = _complete(request_for(tenant_a, "How do I reduce churn in the first month?", purpose="comment"))
+    second = _complete(request_for(tenant_a, "How do I reduce churn in the first month?", purpose="comment"))
+    assert second.cache_hit
+    assert second.text == first.text
+    assert second.cost == 0
+    assert len(fake_provider.requests()) == 1
+    trace = _trace(tenant_a, second.call_id)
+    assert trace.cache_hit
+    assert trace.cost_micros == 0
+    assert trace.routing["cache"]["hit"] is True
+    # The opposite request is not served the same answer.
+    third = _complete(request_for(tenant_a, "How do I increase churn in the first month?", purpose="comment"))
+    assert not third.cache_hit
+
+
+def test_the_cache_is_never_shared_across_tenants(tenant_a, tenant_b, fake_provider):
+    register_fake_models(tenant_a, fake_provider.base_url, cache_enabled=True)
+    register_fake_models(tenant_b, fake_provider.base_url, cache_enabled=True)
+    _complete(request_for(tenant_a, "Same words in both tenants", purpose="comment"))
+    other = _complete(request_for(tenant_b, "Same words in both tenants", purpose="comment"))
+    assert not other.cache_hit
+    assert len(fake_provider.requests()) == 2
