@@ -1,7 +1,8 @@
-"""Demo data for the gateway, run by `seed_demo` once per demo tenant (inside its scope).
+"""Demo data for the gateway and flows, run by `seed_demo` once per demo tenant (inside its scope).
 
 Registers the embedded local model (llama.cpp, started by `make run`) as a shared
-provider with a zero price, gives each tenant a policy and a daily budget.
+provider with a zero price, installs Maestro's shared flows, gives each tenant a policy,
+a daily budget, and a paused weekly series (an editor resumes it from the Series page).
 """
 
 from __future__ import annotations
@@ -9,16 +10,19 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 
+from orchestrator.flows.series import series_save
+from orchestrator.flows.services import flow_definitions_install
 from orchestrator.models import (
     Budget,
     BudgetPeriod,
     BudgetScope,
     LLMModel,
     ProviderEndpoint,
+    Series,
     TenantPolicy,
     Tier,
 )
-from tenants.models import Tenant
+from tenants.models import Author, Tenant
 
 LOCAL_PROVIDER = "local"
 LOCAL_MODEL_ALIAS = "local-small"
@@ -33,9 +37,31 @@ def seed(*, tenant: Tenant) -> None:
         author=None,
         defaults={"limit": Decimal("5.00")},
     )
+    _seed_series()
+
+
+def _seed_series() -> None:
+    author = Author.objects.filter(is_active=True).order_by("pk").first()
+    if author is None:
+        author, _ = Author.objects.get_or_create(
+            name="Sam Rivera", defaults={"headline": "Founder at a B2B SaaS company", "language": "en"}
+        )
+    if Series.objects.filter(name="Monday lessons").exists():
+        return
+    series_save(
+        series=Series(
+            name="Monday lessons",
+            author=author,
+            flow_name="post",
+            brief="One lesson from last week's customer calls, with a concrete number or example.",
+            cron="0 9 * * 1",
+            is_active=False,  # paused: the demo should not spend on model calls until someone chooses to
+        )
+    )
 
 
 def seed_shared() -> None:
+    flow_definitions_install()
     base_url = os.environ.get("MAESTRO_LOCAL_MODEL_URL", "http://127.0.0.1:8091/v1")
     model_name = os.environ.get("MAESTRO_LOCAL_MODEL_NAME", "gemma3-270m")
     provider, _ = ProviderEndpoint.objects.update_or_create(

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from console.webhooks import draft_transition_emit
 from orchestrator.models import Draft, DraftState, DraftTransition, LearningProposal
 from tenants.models import User
 
@@ -56,6 +57,10 @@ def transition(draft: Draft, to_state: str, *, actor: User | None, reason: str =
     draft.save(update_fields=["state", "claimed_by", "claim_expires_at", "decided_at", "updated_at"])
     DraftTransition.objects.create(
         draft=draft, from_state=from_state, to_state=to_state, actor=actor, reason=reason
+    )
+    # draft.ready / approved / rejected webhooks: recorded here, sent when the transaction commits.
+    draft_transition_emit(
+        draft=draft, from_state=from_state, actor_id=actor.pk if actor else None, reason=reason
     )
     return draft
 
@@ -266,3 +271,51 @@ def propose_learnings(draft: Draft) -> list[LearningProposal]:
         for phrase in removed[:5]
     ]
     return LearningProposal.objects.bulk_create(proposals)
+
+
+def drafts_bulk_approve(*, draft_ids: list[int], user: User) -> dict[int, str]:
+    """Approve each draft on its own (one failure does not undo the others); returns {id: why not}."""
+    failures: dict[int, str] = {}
+    for draft_id in draft_ids:
+        try:
+            draft_approve(draft_id=draft_id, user=user)
+        except Draft.DoesNotExist:
+            failures[draft_id] = "No such draft."
+        except ValidationError as exc:
+            failures[draft_id] = " ".join(exc.messages)
+    return failures
+
+
+@transaction.atomic
+def learning_accept(*, proposal_id: int, user: User, text: str | None = None) -> LearningProposal:
+    """Keep what an edit taught as a memory of the author (merged into a near-identical one)."""
+    from memories.models import Memory
+    from memories.services import memory_add
+
+    proposal = LearningProposal.objects.select_for_update().select_related("author").get(pk=proposal_id)
+    if proposal.status != LearningProposal.Status.PROPOSED:
+        raise ReviewError(f"This proposal was already {proposal.get_status_display().lower()}.")
+    if text is not None and text.strip():
+        proposal.text = text.strip()
+    kind = proposal.kind if proposal.kind in Memory.Kind.values else Memory.Kind.LEARNING
+    memory_add(
+        author=proposal.author,
+        kind=kind,
+        text=proposal.text,
+        source=Memory.Source.EDIT,
+        created_by=user,
+        source_ref=f"draft:{proposal.draft_id}",
+    )
+    proposal.status, proposal.decided_by = LearningProposal.Status.ACCEPTED, user
+    proposal.save(update_fields=["text", "status", "decided_by"])
+    return proposal
+
+
+@transaction.atomic
+def learning_dismiss(*, proposal_id: int, user: User) -> LearningProposal:
+    proposal = LearningProposal.objects.select_for_update().get(pk=proposal_id)
+    if proposal.status != LearningProposal.Status.PROPOSED:
+        raise ReviewError(f"This proposal was already {proposal.get_status_display().lower()}.")
+    proposal.status, proposal.decided_by = LearningProposal.Status.DISMISSED, user
+    proposal.save(update_fields=["status", "decided_by"])
+    return proposal

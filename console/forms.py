@@ -1,0 +1,283 @@
+"""Console forms: they parse and validate; services write."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from console import selectors
+from console.models import SUBSCRIBABLE_EVENTS, RoutePreference, WebhookEndpoint
+from orchestrator.models import (
+    Budget,
+    BudgetScope,
+    LLMModel,
+    ProviderEndpoint,
+    TenantPolicy,
+    Tier,
+    TraceStatus,
+)
+from orchestrator.routing import PURPOSE_COMPLEXITY
+
+PURPOSES = sorted(PURPOSE_COMPLEXITY)
+
+
+def _https_by_default(field, **kwargs):
+    """URLs typed without a scheme mean https (Django 6's default, asked for explicitly now)."""
+    if isinstance(field, models.URLField):
+        kwargs["assume_scheme"] = "https"
+    return field.formfield(**kwargs)
+
+
+def _percentages(text: str) -> list[float]:
+    try:
+        values = sorted({float(part.strip().rstrip("%")) for part in text.split(",") if part.strip()})
+    except ValueError as exc:
+        raise ValidationError("Write percentages separated by commas, e.g. 50, 80, 100.") from exc
+    if any(not 0 < value <= 100 for value in values):
+        raise ValidationError("Each threshold must be above 0 and at most 100 percent.")
+    return [round(value / 100, 4) for value in values]
+
+
+class BudgetForm(forms.ModelForm):
+    user = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="User (user scope)")
+    author = forms.TypedChoiceField(
+        coerce=int, required=False, empty_value=None, label="Author (author scope)"
+    )
+    thresholds = forms.CharField(
+        label="Alert thresholds (%)",
+        initial="80, 100",
+        required=False,
+        help_text="An alert (and a budget.alert webhook) when spend crosses each, once per period.",
+    )
+    limit = forms.DecimalField(min_value=Decimal(0), max_digits=12, decimal_places=4, label="Limit (USD)")
+
+    class Meta:
+        model = Budget
+        fields = ["scope", "period", "limit", "is_active"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        users, authors = selectors.budget_subject_choices()
+        self.fields["user"].choices = [("", "—"), *users]
+        self.fields["author"].choices = [("", "—"), *authors]
+        if self.instance.pk:
+            self.initial.setdefault("user", self.instance.user_id)
+            self.initial.setdefault("author", self.instance.author_id)
+            self.initial["thresholds"] = ", ".join(
+                f"{t * 100:g}" for t in self.instance.alert_thresholds or []
+            )
+
+    def clean_thresholds(self) -> list[float]:
+        return _percentages(self.cleaned_data["thresholds"])
+
+    def clean(self):
+        data = super().clean()
+        scope = data.get("scope")
+        if scope == BudgetScope.USER and not data.get("user"):
+            self.add_error("user", "Choose the user this budget limits.")
+        if scope == BudgetScope.AUTHOR and not data.get("author"):
+            self.add_error("author", "Choose the author this budget limits.")
+        if scope != BudgetScope.USER:
+            data["user"] = None
+        if scope != BudgetScope.AUTHOR:
+            data["author"] = None
+        if scope and not self.errors:
+            clash = Budget.objects.filter(
+                scope=scope, period=data.get("period"), user_id=data["user"], author_id=data["author"]
+            ).exclude(pk=self.instance.pk)
+            if clash.exists():
+                raise ValidationError("A budget for this subject and period exists already: edit that one.")
+        return data
+
+
+class PolicyForm(forms.ModelForm):
+    allowed_models = forms.ModelMultipleChoiceField(
+        queryset=LLMModel.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="None ticked: every active model may be used.",
+    )
+
+    class Meta:
+        model = TenantPolicy
+        fields = [
+            "allowed_models",
+            "preference",
+            "max_prompt_chars",
+            "tokens_per_minute",
+            "requests_per_minute",
+            "redact_prompts",
+            "redact_traces",
+            "store_prompts",
+            "cache_enabled",
+            "cache_threshold",
+            "cache_ttl_seconds",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["allowed_models"].queryset = selectors.selectable_models()
+        tiers = self.instance.default_tiers or {}
+        for purpose in PURPOSES:
+            self.fields[f"tier_{purpose}"] = forms.ChoiceField(
+                choices=[("", "Router decides"), *Tier.choices],
+                required=False,
+                initial=tiers.get(purpose, ""),
+                label=purpose.replace("_", " "),
+            )
+
+    SETTINGS = [
+        "preference",
+        "max_prompt_chars",
+        "tokens_per_minute",
+        "requests_per_minute",
+        "cache_threshold",
+        "cache_ttl_seconds",
+    ]
+    SWITCHES = ["redact_prompts", "redact_traces", "store_prompts", "cache_enabled"]
+
+    def setting_fields(self):
+        return [self[name] for name in self.SETTINGS]
+
+    def switch_fields(self):
+        return [self[name] for name in self.SWITCHES]
+
+    def tier_fields(self):
+        return [self[f"tier_{purpose}"] for purpose in PURPOSES]
+
+    def default_tiers(self) -> dict[str, str]:
+        return {p: self.cleaned_data[f"tier_{p}"] for p in PURPOSES if self.cleaned_data.get(f"tier_{p}")}
+
+
+class ProviderForm(forms.ModelForm):
+    api_key = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        label="API key",
+        help_text="Write-only. Leave empty to keep the current key.",
+    )
+    clear_api_key = forms.BooleanField(required=False, label="Remove the stored key")
+    base_url = forms.URLField(
+        max_length=500, assume_scheme="https", help_text="e.g. https://api.openai.com/v1"
+    )
+
+    class Meta:
+        model = ProviderEndpoint
+        fields = ["name", "kind", "base_url", "is_active"]
+        formfield_callback = _https_by_default
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        clash = ProviderEndpoint.objects.filter(tenant__isnull=False, name=name).exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise ValidationError("You have a provider with this name already.")
+        return name
+
+
+class LLMModelForm(forms.ModelForm):
+    class Meta:
+        model = LLMModel
+        fields = [
+            "provider",
+            "alias",
+            "model_name",
+            "tier",
+            "input_price_per_mtok",
+            "output_price_per_mtok",
+            "context_window",
+            "max_output_tokens",
+            "is_active",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A tenant's model runs on the tenant's own providers (and credentials), never a shared one.
+        self.fields["provider"].queryset = ProviderEndpoint.objects.filter(tenant__isnull=False)
+
+    def clean_alias(self) -> str:
+        alias = self.cleaned_data["alias"]
+        if LLMModel.objects.filter(tenant__isnull=False, alias=alias).exclude(pk=self.instance.pk).exists():
+            raise ValidationError("You have a model with this alias already.")
+        return alias
+
+
+class RoutePreferenceForm(forms.ModelForm):
+    purpose = forms.ChoiceField(choices=[(p, p.replace("_", " ")) for p in PURPOSES])
+    chain = forms.CharField(
+        label="Fallback chain",
+        help_text="Model aliases in the order to try, separated by commas; the router's own chain follows.",
+    )
+
+    class Meta:
+        model = RoutePreference
+        fields = ["purpose"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["chain"] = ", ".join(self.instance.chain)
+
+    def clean_chain(self) -> list[str]:
+        aliases = [part.strip() for part in self.cleaned_data["chain"].split(",") if part.strip()]
+        known = set(selectors.selectable_models().values_list("alias", flat=True))
+        unknown = [alias for alias in aliases if alias not in known]
+        if unknown:
+            raise ValidationError(f"Unknown or inactive models: {', '.join(unknown)}.")
+        if not aliases or len(aliases) > 8 or len(set(aliases)) != len(aliases):
+            raise ValidationError("Name one to eight different models.")
+        return aliases
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    events = forms.MultipleChoiceField(choices=SUBSCRIBABLE_EVENTS, widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["url", "description", "events", "is_active"]
+        formfield_callback = _https_by_default
+
+    def clean_url(self) -> str:
+        from orchestrator.flows.steps import StepFailedError, check_outbound_url
+
+        url = self.cleaned_data["url"]
+        try:
+            check_outbound_url(url)
+        except StepFailedError as exc:
+            raise ValidationError(str(exc)) from exc
+        return url
+
+
+class TraceFilterForm(forms.Form):
+    call_id = forms.UUIDField(required=False, label="Call id")
+    model = forms.ChoiceField(required=False)
+    purpose = forms.ChoiceField(required=False)
+    status = forms.ChoiceField(required=False, choices=[("", "Any"), *TraceStatus.choices])
+    error_code = forms.ChoiceField(required=False, label="Error")
+    author = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+    user = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    cache_hit = forms.BooleanField(required=False, label="Cache hits only")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = selectors.trace_filter_choices()
+        users, authors = selectors.budget_subject_choices()
+        self.fields["model"].choices = [("", "Any"), *((m, m) for m in choices["models"])]
+        self.fields["purpose"].choices = [("", "Any"), *((p, p) for p in choices["purposes"])]
+        self.fields["error_code"].choices = [("", "Any"), *((c, c) for c in choices["error_codes"])]
+        self.fields["author"].choices = [("", "Any"), *authors]
+        self.fields["user"].choices = [("", "Any"), *users]
+
+
+class DashboardForm(forms.Form):
+    range = forms.ChoiceField(choices=[(key, key) for key in selectors.RANGES], required=False)
+    by = forms.ChoiceField(choices=[(key, key) for key in selectors.DIMENSIONS], required=False)
+
+    def values(self) -> tuple[str, str]:
+        data = self.cleaned_data if self.is_valid() else {}
+        return data.get("range") or "7d", data.get("by") or "model"

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from console import selectors
+from console.forms import DashboardForm
+from console.views._common import admin_view
+
+
+@admin_view
+@require_GET
+def index(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    """Overview: today's figures and the way to each console page."""
+    context = {"rates": selectors.rates(range_key="24h"), "spends": selectors.budgets_with_spend()}
+    return render(request, "console/index.html", context)
+
+
+@admin_view
+@require_GET
+def dashboard(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    form = DashboardForm(request.GET or None)
+    range_key, dimension = form.values()
+    charts = {
+        "usage": selectors.usage_series(range_key=range_key, dimension=dimension),
+        "rates": selectors.rate_series(range_key=range_key),
+    }
+    context = {
+        "form": form,
+        "range_key": range_key,
+        "dimension": dimension,
+        "ranges": list(selectors.RANGES),
+        "dimensions": list(selectors.DIMENSIONS),
+        "rates": selectors.rates(range_key=range_key),
+        "latency": selectors.latency_by_model(range_key=range_key),
+        "charts": charts,
+    }
+    return render(request, "console/dashboard.html", context)

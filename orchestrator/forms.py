@@ -1,0 +1,104 @@
+"""Forms of the writer's pages: start a flow, filter the queue, review decisions, series."""
+
+from __future__ import annotations
+
+from django import forms
+
+from orchestrator.flows.services import MAX_BRIEF_CHARS
+from orchestrator.models import DraftState, Series
+from orchestrator.selectors import AGE_FILTERS, flow_choices
+from tenants.models import Author
+from tenants.selectors import authors
+
+
+class FlowStartForm(forms.Form):
+    author = forms.ModelChoiceField(queryset=Author.objects.none(), empty_label="Choose an author")
+    flow = forms.ChoiceField(choices=())
+    brief = forms.CharField(
+        max_length=MAX_BRIEF_CHARS,
+        widget=forms.Textarea(attrs={"rows": 8, "id": "brief", "placeholder": "What is the post about?"}),
+        help_text="The idea, the audience's problem, any facts or numbers to use.",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["author"].queryset = authors(active_only=True)
+        self.fields["author"].widget.attrs["id"] = "author"
+        self.fields["flow"].choices = flow_choices()
+        self.fields["flow"].widget.attrs["id"] = "flow"
+        if not self.is_bound and "post" in dict(self.fields["flow"].choices):
+            self.initial.setdefault("flow", "post")
+
+
+AGE_LABELS = {
+    "1h": "Older than 1 h",
+    "4h": "Older than 4 h",
+    "1d": "Older than 1 day",
+    "3d": "Older than 3 days",
+}
+
+
+class QueueFilterForm(forms.Form):
+    author = forms.ModelChoiceField(queryset=Author.objects.none(), required=False, empty_label="All authors")
+    flow = forms.ChoiceField(required=False)
+    state = forms.ChoiceField(required=False)
+    age = forms.ChoiceField(required=False)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["author"].queryset = authors(active_only=False)
+        self.fields["flow"].choices = [("", "All flows"), *[(n, n) for n, _ in flow_choices()]]
+        self.fields["state"].choices = [("", "Open"), *DraftState.choices, ("all", "All states")]
+        self.fields["age"].choices = [("", "Any age"), *[(k, AGE_LABELS[k]) for k in AGE_FILTERS]]
+        for name, field in self.fields.items():
+            field.widget.attrs["id"] = f"filter-{name}"
+
+
+class BodyForm(forms.Form):
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 14, "id": "body"}), strip=True)
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "id": "reason"}),
+        error_messages={"required": "Say why the draft is rejected."},
+    )
+
+
+class ChangesForm(forms.Form):
+    instructions = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "id": "instructions"}),
+        error_messages={"required": "Write what should change."},
+    )
+
+
+class AssignForm(forms.Form):
+    assignee = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+
+    def __init__(self, *args, members=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.members = {m.user_id: m.user for m in members}
+        choices = [(m.user_id, m.user.email) for m in members]
+        self.fields["assignee"].choices = [("", "Nobody"), *choices]
+        self.fields["assignee"].widget.attrs["id"] = "assignee"
+
+
+class SeriesForm(forms.ModelForm):
+    class Meta:
+        model = Series
+        fields = ["name", "author", "flow_name", "brief", "cron", "is_active"]
+        widgets = {"brief": forms.Textarea(attrs={"rows": 5}), "flow_name": forms.Select()}
+        labels = {"flow_name": "Flow", "is_active": "Active (runs on schedule)"}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["author"].queryset = authors(active_only=True)
+        self.fields["flow_name"].widget.choices = flow_choices()
+        for name, field in self.fields.items():
+            field.widget.attrs.setdefault("id", f"series-{name.replace('_', '-')}")
+
+    def clean_flow_name(self) -> str:
+        name = self.cleaned_data["flow_name"]
+        if name not in dict(flow_choices()):
+            raise forms.ValidationError("Choose one of the active flows.")
+        return name
