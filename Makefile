@@ -8,7 +8,7 @@ LOCAL_MODEL_STAMP := $(VENV)/.local-model-stamp
 LLAMA_CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
 LLAMA_CPP_BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: run test lint
+.PHONY: run test lint chromium
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,23 @@ $(LOCAL_MODEL_STAMP): $(STAMP)
 run: $(LOCAL_MODEL_STAMP)
 	$(VENV)/bin/python -m config.launcher
 
-test: $(STAMP)
+# The browser tests (tests/browser/, docs/browser-tests.md) drive Debian's Chromium through Playwright;
+# Playwright's own browser download does not work here. Installed once, about 40 s; as root only.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" != 0 ]; then \
+			echo "The browser tests need Debian's chromium. Install it, then run make test again:"; \
+			echo "    sudo apt-get update && sudo apt-get install -y --no-install-recommends chromium"; \
+			exit 1; \
+		fi; \
+		echo "Installing Debian's chromium for the browser tests (about 40 s, once)."; \
+		mkdir -p .data; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends chromium; } >.data/apt-chromium.log 2>&1 \
+			|| { cat .data/apt-chromium.log; echo "Installing chromium failed (log above)."; exit 1; }; \
+	}
+
+test: $(STAMP) chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 

@@ -131,8 +131,8 @@ async def concurrency(tenant: Tenant, base_url: str, fake: FakeProvider, streams
     wall = time.perf_counter() - started
     await runtime.aclose()
     print(
-        f"\n2. {streams} concurrent streams, provider first token after 2.0 s: direct httpx (same sharded pools) "
-        f"{direct_wall:.2f} s wall"
+        f"\n2. {streams} concurrent streams, provider first token after 2.0 s: "
+        f"direct httpx (same sharded pools) {direct_wall:.2f} s wall"
     )
     print(f"   through the gateway: {streams} concurrent streaming calls in one process")
     print(

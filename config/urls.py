@@ -14,5 +14,10 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/", include("tenants.urls")),
     path("t/<slug:tenant_slug>/prompts/", include("prompts.urls")),
     path("t/<slug:tenant_slug>/memories/", include("memories.urls")),
+    path("t/<slug:tenant_slug>/work/", include("orchestrator.urls")),
     path("t/<slug:tenant_slug>/console/", include("console.urls")),
+    path("t/<slug:tenant_slug>/api-keys/", include("api.browser_urls")),
+    path("api/v1/", include("api.urls")),
+    path("api/", include("api.docs_urls")),
+    path("v1/", include("api.openai_urls")),
 ]

@@ -142,7 +142,7 @@ class TenantPolicy(TenantOwnedModel):
     cache_threshold = models.FloatField(
         default=0.78,  # chosen by bench/bench_semantic_cache.py on its tuning split
         validators=[MinValueValidator(0.5), MaxValueValidator(1.0)],
-        help_text="Cosine similarity a cached request needs (guards apply on top; see docs/semantic-cache.md).",
+        help_text="Cosine similarity a cached request needs (guards apply on top; docs/semantic-cache.md).",
     )
     cache_ttl_seconds = models.PositiveIntegerField(
         default=7 * 24 * 3600, help_text="How long a cached answer may be served."

@@ -73,6 +73,7 @@ class RoutePolicy:
     preference: str = "balanced"
     default_tiers: dict[str, str] = field(default_factory=dict)
     budget_left_fraction: float | None = None  # of the tightest budget window, None when no budget
+    chains: dict[str, list[str]] = field(default_factory=dict)  # purpose -> aliases the tenant puts first
 
 
 @dataclass
@@ -207,6 +208,14 @@ def route(request: RouteRequest, candidates: list[Candidate], policy: RoutePolic
     else:
         tier, complexity = _target_tier(request, policy, reasons)
     chain = _order_from(tier, usable)
+    preferred = policy.chains.get(request.purpose, [])
+    if preferred:
+        first = [by_alias[alias] for alias in preferred if alias in by_alias]
+        chain = first + [c for c in chain if c not in first]
+        skipped = [alias for alias in preferred if alias not in by_alias]
+        reasons.append(f"tenant's chain for {request.purpose}: {', '.join(preferred)}")
+        if skipped:
+            reasons.append(f"unusable in the chain: {', '.join(skipped)}")
     if not chain:
         raise NoRouteError("No model can serve this call.", excluded)
     if chain[0].tier != tier:

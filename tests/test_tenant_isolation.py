@@ -12,10 +12,14 @@ from collections.abc import Callable, Iterator
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from api.tests import factories as api_factories
+from console.tests import factories as console_factories
 from memories.tests.factories import make_memory
+from orchestrator.tests import factories as flow_factories
 from prompts.tests import factories as prompt_factories
 from tenants.middleware import TENANT_KWARG
 from tenants.roles import Role
+from tenants.tests import author_factories
 from tenants.tests.factories import make_member
 
 pytestmark = pytest.mark.django_db
@@ -23,10 +27,25 @@ pytestmark = pytest.mark.django_db
 # kwarg name -> function(tenant) returning the id of a fresh object owned by that tenant.
 OBJECT_FACTORIES: dict[str, Callable] = {
     "membership_id": lambda tenant: make_member(tenant=tenant, role=Role.VIEWER).pk,
+    "author_id": lambda tenant: author_factories.make_author(tenant=tenant).pk,
+    # A version number, not a pk: the URL is authors/<author_id>/style/v<profile_version>/.
+    "profile_version": lambda tenant: author_factories.make_style_profile(tenant=tenant).version,
     "memory_id": lambda tenant: make_memory(tenant=tenant).pk,
     "prompt_id": lambda tenant: prompt_factories.make_template(tenant=tenant).pk,
     "prompt_version_id": lambda tenant: prompt_factories.make_template(tenant=tenant).versions.get().pk,
     "prompt_experiment_id": lambda tenant: prompt_factories.make_experiment(tenant=tenant).pk,
+    "budget_id": lambda tenant: console_factories.make_budget(tenant=tenant).pk,
+    "provider_id": lambda tenant: console_factories.make_provider(tenant=tenant).pk,
+    "llm_model_id": lambda tenant: console_factories.make_llm_model(tenant=tenant).pk,
+    "route_id": lambda tenant: console_factories.make_route(tenant=tenant).pk,
+    "trace_id": lambda tenant: console_factories.make_trace(tenant=tenant).pk,
+    "webhook_id": lambda tenant: console_factories.make_webhook(tenant=tenant).pk,
+    "delivery_id": lambda tenant: console_factories.make_delivery(tenant=tenant).pk,
+    "api_key_id": lambda tenant: api_factories.make_api_key(tenant=tenant).pk,
+    "run_id": lambda tenant: flow_factories.make_run(tenant=tenant).pk,
+    "draft_id": lambda tenant: flow_factories.make_draft(tenant=tenant).pk,
+    "proposal_id": lambda tenant: flow_factories.make_proposal(tenant=tenant).pk,
+    "series_id": lambda tenant: flow_factories.make_series(tenant=tenant).pk,
 }
 
 

@@ -42,6 +42,9 @@ INSTALLED_APPS = [
     "memories",
     "prompts",
     "console",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from our static files (no CDN)
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -98,6 +101,7 @@ if not DATABASE_URL:
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6's default, opted into now (provider and webhook URLs)
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "tenants.User"
@@ -200,4 +204,29 @@ LOGGING = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # The API's views set their own authentication, scopes, throttle and cursor pagination
+    # (api/views/base.py); errors take one shape everywhere (api/exceptions.py).
+    "EXCEPTION_HANDLER": "api.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.Cursor",
+    "PAGE_SIZE": 50,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Maestro API",
+    "DESCRIPTION": "REST API for CRM integrations (/api/v1/) and an OpenAI-compatible endpoint (/v1/). "
+    "See docs/api.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": r"/(api/v1|v1)",
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "orchestrator.models.RunStatus",
+        "StepStatusEnum": "orchestrator.models.StepStatus",
+        "TraceStatusEnum": "orchestrator.models.TraceStatus",
+        "MemoryStatusEnum": ["valid", "expired", "all"],
+    },
 }

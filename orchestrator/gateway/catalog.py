@@ -69,6 +69,7 @@ class PolicyEntry:
     redact_prompts: bool = False
     redact_traces: bool = False
     store_prompts: bool = True
+    fallback_chains: dict[str, list[str]] = field(default_factory=dict)  # purpose -> aliases to try first
 
 
 @dataclass(frozen=True)
@@ -120,9 +121,13 @@ def forget_catalog(tenant_id: int | None = None) -> None:
 
 
 def _policy() -> PolicyEntry:
+    # The console owns route preferences; imported here because the console imports the gateway.
+    from console.selectors import route_chains
+
+    chains = route_chains()
     policy = TenantPolicy.objects.prefetch_related("allowed_models").first()
     if policy is None:
-        return PolicyEntry()
+        return PolicyEntry(fallback_chains=chains)
     return PolicyEntry(
         allowed_aliases=frozenset(m.alias for m in policy.allowed_models.all()),
         preference=policy.preference,
@@ -133,6 +138,7 @@ def _policy() -> PolicyEntry:
         redact_prompts=policy.redact_prompts,
         redact_traces=policy.redact_traces,
         store_prompts=policy.store_prompts,
+        fallback_chains=chains,
     )
 
 

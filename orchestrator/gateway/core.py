@@ -174,6 +174,7 @@ class Call:
             preference=self.catalog.policy.preference,
             default_tiers=self.catalog.policy.default_tiers,
             budget_left_fraction=await self._budget_left_fraction(),
+            chains=self.catalog.policy.fallback_chains,
         )
         user_text = " ".join(m.content for m in self.outgoing if m.role == "user")[-4000:]
         route_request = RouteRequest(

@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='tenantpolicy',
             name='cache_threshold',
-            field=models.FloatField(default=0.78, help_text='Cosine similarity a cached request needs (guards apply on top; see docs/semantic-cache.md).', validators=[django.core.validators.MinValueValidator(0.5), django.core.validators.MaxValueValidator(1.0)]),
+            field=models.FloatField(default=0.78, help_text='Cosine similarity a cached request needs (guards apply on top; docs/semantic-cache.md).', validators=[django.core.validators.MinValueValidator(0.5), django.core.validators.MaxValueValidator(1.0)]),
         ),
         migrations.AddField(
             model_name='tenantpolicy',

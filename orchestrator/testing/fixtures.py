@@ -60,9 +60,24 @@ class WorkerProcess:
             "PYTHONUNBUFFERED": "1",
         }
         self.argv = [
-            sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "threads",
-            "--concurrency", str(concurrency), "-Q", self.queue, "--without-mingle", "--without-gossip",
-            "--loglevel", "INFO", "-n", f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "threads",
+            "--concurrency",
+            str(concurrency),
+            "-Q",
+            self.queue,
+            "--without-mingle",
+            "--without-gossip",
+            "--loglevel",
+            "INFO",
+            "-n",
+            f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
         ]
         self.process: subprocess.Popen | None = None
         self.log = ROOT / ".data" / "test-workers" / f"worker-{os.getpid()}-{time.monotonic_ns()}.log"

@@ -123,3 +123,12 @@ def test_a_requested_model_that_cannot_serve_is_a_clear_error():
         route(RouteRequest(purpose="post", prompt_tokens=10, requested="gpt-9"), CANDIDATES, RoutePolicy())
     with pytest.raises(NoRouteError, match="No model"):
         route(RouteRequest(purpose="post", prompt_tokens=10**6), CANDIDATES, RoutePolicy())
+
+
+def test_a_tenant_chain_for_a_purpose_is_tried_first_then_the_usual_order():
+    policy = RoutePolicy(chains={"post": ["premium-1", "gone-model", "small-1"]})
+    decision = route(RouteRequest(purpose="post", prompt_tokens=10), CANDIDATES, policy)
+    assert chain(decision) == ["premium-1", "small-1", "std-1", "std-2"]
+    assert any("unusable in the chain: gone-model" in reason for reason in decision.reasons)
+    other = route(RouteRequest(purpose="comment", prompt_tokens=10), CANDIDATES, policy)
+    assert chain(other)[0] == "small-1"

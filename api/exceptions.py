@@ -1,0 +1,121 @@
+"""Every API error in one shape, decided here and nowhere else.
+
+    REST (/api/v1/):  {"error": {"code": "...", "message": "...", "details": {...}}}
+    OpenAI (/v1/):    {"error": {"message": "...", "type": "...", "param": null, "code": "..."}}
+
+Gateway refusals keep their status (402 budget, 429 rate limit, 413 too large, 503 no model) and
+send `Retry-After` when the gateway knows when a retry can pass.
+"""
+
+from __future__ import annotations
+
+import math
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from orchestrator.gateway import GatewayError
+from orchestrator.reviews import ReviewError
+
+OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "insufficient_quota",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status_code: int, code: str, message: str, *, details=None, retry_after=None):
+        super().__init__(message)
+        self.status_code, self.code, self.message = status_code, code, message
+        self.details = details or {}
+        self.retry_after = retry_after
+
+
+def _django_validation_details(exc: DjangoValidationError):
+    return exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+
+
+def _message_of(detail) -> str:
+    if isinstance(detail, dict):
+        first = next(iter(detail.items()), None)
+        return f"{first[0]}: {_message_of(first[1])}" if first else "Invalid input."
+    if isinstance(detail, list):
+        return _message_of(detail[0]) if detail else "Invalid input."
+    return str(detail)
+
+
+def _from_drf(exc: exceptions.APIException, view) -> ApiError:
+    if isinstance(exc, exceptions.ValidationError):
+        return ApiError(400, "validation_error", _message_of(exc.detail), details=exc.detail)
+    code = exc.get_codes() if isinstance(exc.get_codes(), str) else "error"
+    codes = {
+        exceptions.NotAuthenticated: "unauthenticated",
+        exceptions.AuthenticationFailed: code if code != "authentication_failed" else "unauthenticated",
+        exceptions.PermissionDenied: "forbidden",
+        exceptions.NotFound: "not_found",
+        exceptions.Throttled: "rate_limited",
+    }
+    code = next((c for kind, c in codes.items() if isinstance(exc, kind)), code)
+    details = {}
+    missing = getattr(view, "missing_scope", None)
+    if isinstance(exc, exceptions.PermissionDenied) and missing:
+        details["required_scope"] = missing
+    wait = getattr(exc, "wait", None)
+    return ApiError(exc.status_code, code, str(exc.detail), details=details, retry_after=wait)
+
+
+def to_api_error(exc: Exception, view=None) -> ApiError | None:
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, GatewayError):
+        details = {k: v for k, v in exc.as_dict().items() if k not in ("code", "message")}
+        return ApiError(exc.http_status, exc.code, exc.message, details=details, retry_after=exc.retry_after)
+    if isinstance(exc, ReviewError):  # the action is valid but not possible in the draft's state
+        return ApiError(409, "conflict", " ".join(exc.messages))
+    if isinstance(exc, DjangoValidationError):
+        details = _django_validation_details(exc)
+        return ApiError(400, "validation_error", _message_of(details), details=details)
+    if isinstance(exc, Http404 | ObjectDoesNotExist):
+        return ApiError(404, "not_found", "Not found.")
+    if isinstance(exc, DjangoPermissionDenied):
+        return ApiError(403, "forbidden", str(exc) or "Not allowed.")
+    if isinstance(exc, exceptions.APIException):
+        return _from_drf(exc, view)
+    return None
+
+
+def error_response(error: ApiError, *, openai: bool = False) -> Response:
+    if openai:
+        body = {
+            "error": {
+                "message": error.message,
+                "type": OPENAI_TYPES.get(error.status_code, "api_error"),
+                "param": None,
+                "code": error.code,
+            }
+        }
+    else:
+        body = {"error": {"code": error.code, "message": error.message, "details": error.details}}
+    headers = {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    if error.status_code == status.HTTP_401_UNAUTHORIZED:
+        headers["WWW-Authenticate"] = 'Bearer realm="maestro"'
+    return Response(body, status=error.status_code, headers=headers)
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    view = context.get("view")
+    error = to_api_error(exc, view)
+    if error is None:
+        return None  # a bug: Django answers 500 and logs it
+    return error_response(error, openai=getattr(view, "openai_errors", False))

@@ -1,0 +1,293 @@
+"""What the API shows and accepts. Output serializers are read-only model views; input serializers
+only parse and validate: writes go through each app's services."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from memories.models import Memory
+from orchestrator.models import Draft, DraftState, FlowRun, StepRun, Trace
+from prompts.models import ModelTier, PromptTemplate, PromptVersion, Purpose
+from tenants.models import Author, StyleProfile
+
+# ---- authors and style profiles -------------------------------------------------------------------
+
+
+class AuthorSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Author
+        fields = ["id", "name", "headline", "audience", "language", "is_active", "created_at", "updated_at"]
+        read_only_fields = ["id", "is_active", "created_at", "updated_at"]
+        extra_kwargs = {"name": {"validators": []}}  # uniqueness is the service's to say
+
+
+class StyleProfileSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = StyleProfile
+        fields = [
+            "id", "author", "version", "tone", "vocabulary_prefer", "vocabulary_avoid", "banned_phrases",
+            "formatting", "sample_posts", "source", "created_at",
+        ]  # fmt: skip
+        read_only_fields = ["id", "author", "version", "source", "created_at"]
+
+
+class StyleProfileInput(serializers.Serializer):
+    tone = serializers.CharField(required=False, allow_blank=True, max_length=4000)
+    vocabulary_prefer = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
+    vocabulary_avoid = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
+    banned_phrases = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
+    formatting = serializers.DictField(child=serializers.CharField(max_length=200), required=False)
+    sample_posts = serializers.ListField(child=serializers.CharField(max_length=8000), required=False)
+
+
+# ---- memories ---------------------------------------------------------------------------------------
+
+
+class MemorySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Memory
+        fields = [
+            "id", "author", "kind", "text", "source", "importance", "valid_from", "valid_until",
+            "merge_count", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class MemoryInput(serializers.Serializer):
+    author = serializers.IntegerField(min_value=1)
+    kind = serializers.ChoiceField(choices=Memory.Kind.choices)
+    text = serializers.CharField(max_length=2000)
+    importance = serializers.IntegerField(min_value=1, max_value=5, default=3)
+    valid_until = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class MemoryUpdateInput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Memory.Kind.choices, required=False)
+    text = serializers.CharField(max_length=2000, required=False)
+    importance = serializers.IntegerField(min_value=1, max_value=5, required=False)
+
+
+class MemoryFilter(serializers.Serializer):
+    author = serializers.IntegerField(min_value=1, required=False)
+    kind = serializers.ChoiceField(choices=Memory.Kind.choices, required=False)
+    status = serializers.ChoiceField(choices=["valid", "expired", "all"], default="valid")
+
+
+class MemorySearchQuery(serializers.Serializer):
+    author = serializers.IntegerField(min_value=1)
+    q = serializers.CharField(max_length=2000)
+    limit = serializers.IntegerField(min_value=1, max_value=50, default=8)
+    kind = serializers.ChoiceField(choices=Memory.Kind.choices, required=False)
+
+
+class ScoredMemorySerializer(serializers.Serializer):
+    memory = MemorySerializer()
+    score = serializers.FloatField()
+    similarity = serializers.FloatField(allow_null=True)
+    keyword_coverage = serializers.FloatField()
+    explanation = serializers.CharField(source="explain")
+
+
+# ---- prompts ----------------------------------------------------------------------------------------
+
+
+class PromptTemplateSerializer(serializers.ModelSerializer):
+    shared = serializers.BooleanField(source="is_shared", read_only=True)
+
+    class Meta:
+        model = PromptTemplate
+        fields = ["id", "purpose", "name", "description", "shared", "created_at"]
+        read_only_fields = fields
+
+
+class PromptVersionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PromptVersion
+        fields = [
+            "id", "template", "number", "messages", "variables", "tier", "temperature", "max_tokens",
+            "change_note", "based_on", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class PromptMessageInput(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["system", "user", "assistant"])
+    content = serializers.CharField(max_length=60000)
+
+
+class PromptVersionInput(serializers.Serializer):
+    messages = PromptMessageInput(many=True, allow_empty=False)
+    variables = serializers.ListField(child=serializers.DictField(), default=list)
+    tier = serializers.ChoiceField(choices=ModelTier.choices, default=ModelTier.STANDARD)
+    temperature = serializers.DecimalField(
+        max_digits=3, decimal_places=2, min_value=0, max_value=2, default=0.7
+    )
+    max_tokens = serializers.IntegerField(min_value=16, max_value=32000, default=800)
+    change_note = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    make_production = serializers.BooleanField(default=True)
+
+
+class PromptTemplateInput(PromptVersionInput):
+    purpose = serializers.ChoiceField(choices=Purpose.choices)
+    name = serializers.SlugField(max_length=60, default="default")
+    description = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+    make_production = None
+
+
+class PromptFilter(serializers.Serializer):
+    purpose = serializers.ChoiceField(choices=Purpose.choices, required=False)
+
+
+# ---- flows, generations, drafts ---------------------------------------------------------------------
+
+
+class FlowSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+
+
+class StepRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = StepRun
+        fields = [
+            "key",
+            "step_type",
+            "status",
+            "cost_micros",
+            "attempts",
+            "error",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class GenerationSerializer(serializers.ModelSerializer):
+    flow = serializers.CharField(source="definition.name", read_only=True)
+    draft = serializers.SerializerMethodField()
+
+    class Meta:
+        model = FlowRun
+        fields = [
+            "id", "flow", "author", "brief", "status", "error", "draft", "idempotency_key", "cost_micros",
+            "created_at", "started_at", "finished_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_draft(self, run: FlowRun) -> int | None:
+        draft = getattr(run, "draft", None) if hasattr(run, "draft") else None
+        return draft.pk if draft else None
+
+
+class GenerationDetailSerializer(GenerationSerializer):
+    steps = StepRunSerializer(source="step_runs", many=True, read_only=True)
+
+    class Meta(GenerationSerializer.Meta):
+        fields = [*GenerationSerializer.Meta.fields, "steps"]
+        read_only_fields = fields
+
+
+class GenerationInput(serializers.Serializer):
+    author = serializers.IntegerField(min_value=1)
+    brief = serializers.CharField(max_length=8000)
+    flow = serializers.SlugField(max_length=60, default="post")
+
+
+class GenerationFilter(serializers.Serializer):
+    status = serializers.ChoiceField(choices=FlowRun._meta.get_field("status").choices, required=False)
+    author = serializers.IntegerField(min_value=1, required=False)
+
+
+class DraftSerializer(serializers.ModelSerializer):
+    generation = serializers.IntegerField(source="run_id", read_only=True, allow_null=True)
+    flow = serializers.CharField(source="flow_name", read_only=True)
+
+    class Meta:
+        model = Draft
+        fields = [
+            "id", "author", "flow", "generation", "brief", "state", "body", "original_body", "critique",
+            "claimed_by", "claim_expires_at", "edit_distance", "cost_micros", "created_at", "updated_at",
+            "decided_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class DraftFilter(serializers.Serializer):
+    state = serializers.ChoiceField(choices=DraftState.choices, required=False)
+    author = serializers.IntegerField(min_value=1, required=False)
+    flow = serializers.SlugField(max_length=60, required=False)
+
+
+class DraftBodyInput(serializers.Serializer):
+    body = serializers.CharField(max_length=20000)
+
+
+class DraftApproveInput(serializers.Serializer):
+    body = serializers.CharField(max_length=20000, required=False)
+
+
+class DraftRejectInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=4000)
+
+
+class DraftChangesInput(serializers.Serializer):
+    instructions = serializers.CharField(max_length=4000)
+
+
+# ---- traces and usage -------------------------------------------------------------------------------
+
+
+class TraceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Trace
+        fields = [
+            "id", "created_at", "purpose", "status", "error_code", "model_alias", "author_id", "flow_run_id",
+            "step", "api_key_id", "input_tokens", "output_tokens", "cost_micros", "latency_ms", "ttft_ms",
+            "cache_hit", "streamed",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class TraceDetailSerializer(TraceSerializer):
+    class Meta(TraceSerializer.Meta):
+        fields = [*TraceSerializer.Meta.fields, "error_message", "routing", "attempts", "prompt", "response"]
+        read_only_fields = fields
+
+
+class TraceFilter(serializers.Serializer):
+    model = serializers.CharField(max_length=80, required=False)
+    purpose = serializers.CharField(max_length=40, required=False)
+    status = serializers.ChoiceField(choices=Trace._meta.get_field("status").choices, required=False)
+    author = serializers.IntegerField(min_value=1, required=False)
+    flow_run = serializers.IntegerField(min_value=1, required=False)
+    from_ = serializers.DateTimeField(required=False)
+    to = serializers.DateTimeField(required=False)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")  # "from" is a keyword in Python, not in query strings
+        return fields
+
+
+class UsageQuery(TraceFilter):
+    group_by = serializers.ChoiceField(choices=["day", "model", "author", "flow"], default="day")
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for name in ("model", "purpose", "status", "author", "flow_run"):
+            fields.pop(name)
+        return fields
+
+
+class UsageRowSerializer(serializers.Serializer):
+    key = serializers.CharField(allow_null=True)
+    calls = serializers.IntegerField()
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cost_micros = serializers.IntegerField()
+
+
+class UsageSerializer(serializers.Serializer):
+    group_by = serializers.CharField()
+    results = UsageRowSerializer(many=True)
+    total_cost_micros = serializers.IntegerField()

@@ -1,0 +1,59 @@
+"""The base of every tenant API view: the tenant is put in scope once, right after authentication,
+before any permission check or queryset, and reset in a `finally` when the view returns.
+
+DRF authenticates lazily inside `dispatch`, so the scope cannot be entered by a middleware without
+authenticating twice; instead `perform_authentication` (the first step of `initial`) enters it on an
+`ExitStack` that `dispatch` closes. Exception handling and `finalize_response` run inside the scope;
+response rendering runs after it, on data that is already plain Python. A streaming body runs after
+it too, so it must not touch tenant-owned tables (see api/views/openai.py).
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+from rest_framework import exceptions
+from rest_framework.views import APIView
+
+from api.authentication import ApiKeyAuthentication, Principal, SessionTenantAuthentication
+from api.pagination import Cursor
+from api.permissions import HasScope
+from api.throttling import ApiKeyRateThrottle
+from tenants.context import tenant_scope
+
+
+class TenantScopedView(APIView):
+    authentication_classes = [ApiKeyAuthentication, SessionTenantAuthentication]
+    permission_classes = [HasScope]
+    throttle_classes = [ApiKeyRateThrottle]
+    pagination_class = Cursor
+    required_scopes: dict[str, str] = {}
+    openai_errors = False
+
+    def dispatch(self, request, *args, **kwargs):
+        with ExitStack() as scope:
+            self._scope = scope
+            return super().dispatch(request, *args, **kwargs)
+
+    def perform_authentication(self, request) -> None:
+        principal = request.auth
+        if not isinstance(principal, Principal):
+            raise exceptions.NotAuthenticated("Send an API key: Authorization: Bearer mae_...")
+        self._scope.enter_context(tenant_scope(principal.tenant))
+
+    @property
+    def principal(self) -> Principal:
+        return self.request.auth
+
+
+def query_of(serializer_class, request) -> dict:
+    """Validated query parameters (400 with details when they are not)."""
+    query = serializer_class(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    return dict(query.validated_data)
+
+
+def body_of(serializer_class, request) -> dict:
+    body = serializer_class(data=request.data)
+    body.is_valid(raise_exception=True)
+    return dict(body.validated_data)
