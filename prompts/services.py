@@ -244,7 +244,19 @@ def prompt_label_move(
     if label == PRODUCTION:
         for experiment in PromptExperiment.objects.filter(template=template, stopped_at__isnull=True):
             prompt_experiment_stop(experiment=experiment, actor=actor, note="Production moved.")
+        if previous is not None:
+            _forget_cached_answers(tenant_id=current.tenant_id, prompt_version_id=previous.pk)
     return current
+
+
+def _forget_cached_answers(*, tenant_id: int | None, prompt_version_id: int) -> None:
+    """Answers cached for the version production left can no longer be asked for: free them."""
+    from orchestrator.cache import cache_invalidate  # the gateway's cache imports nothing from prompts
+
+    if tenant_id is not None:
+        transaction.on_commit(
+            lambda: cache_invalidate(tenant_id=tenant_id, prompt_version_id=prompt_version_id)
+        )
 
 
 @transaction.atomic

@@ -108,10 +108,17 @@ def style_profile_save(
     # Lock the author so two editors saving at once get consecutive versions, not a clash.
     Author.objects.select_for_update().get(pk=author.pk)
     last = StyleProfile.objects.filter(author=author).order_by("-version").first()
-    return StyleProfile.objects.create(
+    profile = StyleProfile.objects.create(
         author=author,
         version=(last.version + 1) if last else 1,
         created_by=created_by,
         source=source,
         **fields,
     )
+    # Answers cached for the author's earlier voice no longer apply (the cache scope holds the profile
+    # version, so they could not match; this frees them at once).
+    from orchestrator.cache import cache_invalidate  # imported here: orchestrator builds on tenants
+
+    tenant_id, author_id = author.tenant_id, author.pk
+    transaction.on_commit(lambda: cache_invalidate(tenant_id=tenant_id, author_id=author_id))
+    return profile
