@@ -20,23 +20,6 @@ pytestmark = pytest.mark.anyio
 RESETS_AT = datetime(2099, 1, 1, tzinfo=UTC)
 
 
-@pytest.fixture
-async def redis():
-    client = Redis.from_url(settings.REDIS_URL)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def prefix(redis):
-    """A key prefix of this test's own, so parallel runs never share a budget."""
-    prefix = f"test-limits:{uuid.uuid4().hex}"
-    yield prefix
-    keys = [key async for key in redis.scan_iter(match=f"{prefix}:*")]
-    if keys:
-        await redis.delete(*keys)
-
-
 async def nothing_spent_yet(window: BudgetWindow) -> int:
     return 0
 

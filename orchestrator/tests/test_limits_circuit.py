@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import uuid
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
@@ -19,23 +18,6 @@ MODEL = "openai:gpt-4o"
 # Short enough for a fast suite, long enough that a slow CI machine stays inside them.
 COOLDOWN_S = 0.2
 PROBE_TTL_S = 0.2
-
-
-@pytest.fixture
-async def redis():
-    client = Redis.from_url(settings.REDIS_URL)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def prefix(redis):
-    """A key prefix of this test's own, so parallel runs never share a circuit."""
-    prefix = f"test-limits:{uuid.uuid4().hex}"
-    yield prefix
-    keys = [key async for key in redis.scan_iter(match=f"{prefix}:*")]
-    if keys:
-        await redis.delete(*keys)
 
 
 def make_breaker(redis: Redis, prefix: str, **overrides) -> CircuitBreaker:

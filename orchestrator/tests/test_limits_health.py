@@ -3,34 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
-from django.conf import settings
-from redis.asyncio import Redis
 
 from orchestrator.limits import HealthSnapshot, ModelHealth
 
 pytestmark = pytest.mark.anyio
 
 MODEL = "anthropic:claude-sonnet"
-
-
-@pytest.fixture
-async def redis():
-    client = Redis.from_url(settings.REDIS_URL)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def prefix(redis):
-    """A key prefix of this test's own, so parallel runs never share figures."""
-    prefix = f"test-limits:{uuid.uuid4().hex}"
-    yield prefix
-    keys = [key async for key in redis.scan_iter(match=f"{prefix}:*")]
-    if keys:
-        await redis.delete(*keys)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import uuid
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
@@ -14,23 +13,6 @@ from redis.asyncio import Redis
 from orchestrator.limits import Bucket, RateLimited, RequestExceedsCapacity, TokenBucketLimiter
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def redis():
-    client = Redis.from_url(settings.REDIS_URL)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def prefix(redis):
-    """A key prefix of this test's own, so parallel runs never share a bucket."""
-    prefix = f"test-limits:{uuid.uuid4().hex}"
-    yield prefix
-    keys = [key async for key in redis.scan_iter(match=f"{prefix}:*")]
-    if keys:
-        await redis.delete(*keys)
 
 
 @pytest.fixture
