@@ -28,6 +28,10 @@ CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_DEFAULT_QUEUE = f"maestro-{DATABASES['default']['TEST']['NAME']}"
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": int(os.environ.get("MAESTRO_VISIBILITY_TIMEOUT", "3600")),
+    # kombu scans for unacknowledged messages only every interval x throttle seconds (100 s by
+    # default); a test that kills a worker needs its task back within seconds.
+    "unacked_restore_interval": 1,
+    "unacked_restore_throttle": 1,
 }
 MAESTRO_ALLOW_PRIVATE_HTTP_STEPS = True  # tests call endpoints on loopback
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed: tests hash many passwords
