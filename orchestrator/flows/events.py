@@ -26,7 +26,9 @@ def _client() -> redis.Redis:
 
 
 def stream_key(run_id: int) -> str:
-    return f"maestro:flow:{run_id}"
+    # Run ids restart at 1 in every database (dev, tests, benchmarks) while Redis may be shared:
+    # the database name keeps their streams apart.
+    return f"maestro:{settings.DATABASES['default']['NAME']}:flow:{run_id}"
 
 
 def publish(run_id: int, kind: str, **data) -> None:
