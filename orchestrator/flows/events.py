@@ -21,7 +21,10 @@ _local = threading.local()
 def _client() -> redis.Redis:
     client = getattr(_local, "client", None)
     if client is None:
-        client = _local.client = redis.Redis.from_url(settings.REDIS_URL)
+        # Reads block for up to 15 s (SSE): the socket must wait longer than that.
+        client = _local.client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=60, socket_connect_timeout=5
+        )
     return client
 
 
