@@ -206,8 +206,8 @@ class DraftSerializer(serializers.ModelSerializer):
         model = Draft
         fields = [
             "id", "author", "flow", "generation", "brief", "state", "body", "original_body", "critique",
-            "claimed_by", "claim_expires_at", "edit_distance", "cost_micros", "created_at", "updated_at",
-            "decided_at",
+            "claimed_by", "claim_expires_at", "assigned_to", "edit_distance", "cost_micros", "created_at",
+            "updated_at", "decided_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -232,6 +232,14 @@ class DraftRejectInput(serializers.Serializer):
 
 class DraftChangesInput(serializers.Serializer):
     instructions = serializers.CharField(max_length=4000)
+
+
+class DraftNextInput(serializers.Serializer):
+    author = serializers.IntegerField(required=False, min_value=1)
+
+
+class DraftAssignInput(serializers.Serializer):
+    assignee = serializers.EmailField(allow_null=True, help_text="A member's email; null unassigns.")
 
 
 # ---- traces and usage -------------------------------------------------------------------------------

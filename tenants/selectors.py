@@ -68,3 +68,9 @@ def access_style_profile(*, author: Author, version: int) -> StyleProfile:
     return get_object_or_404(
         StyleProfile.objects.select_related("created_by"), author=author, version=version
     )
+
+
+def member_user_by_email(*, email: str) -> User | None:
+    """A member of the tenant in scope, by email address; None for anyone else."""
+    membership = Membership.objects.select_related("user").filter(user__email=email.strip().lower()).first()
+    return membership.user if membership else None

@@ -310,7 +310,8 @@ def test_every_draft_action_on_another_tenants_draft_is_404(api_for, tenant_a, t
     api = api_for(tenant_a)
     assert api.get(f"/api/v1/drafts/{theirs.pk}").status_code == 404
     bodies = {"edit": {"body": "x"}, "reject": {"reason": "x"}, "request-changes": {"instructions": "x"}}
-    for action in ("claim", "release", "edit", "approve", "reject", "request-changes"):
+    bodies["assign"] = {"assignee": None}
+    for action in ("claim", "release", "edit", "approve", "reject", "request-changes", "assign"):
         response = api.post(f"/api/v1/drafts/{theirs.pk}/{action}", bodies.get(action, {}), format="json")
         assert response.status_code == 404, action
     with tenant_scope(tenant_b):
@@ -381,3 +382,30 @@ def test_lists_use_cursor_pagination(api_for, tenant_a):
         url = page["next"]
     assert len(seen) == len(set(seen)) == 5
     assert error_of(api.get("/api/v1/authors?cursor=garbage"))["code"] == "not_found"
+
+
+def test_review_next_claims_the_oldest_waiting_draft_then_says_none_is_left(api_for, tenant_a, tenant_b):
+    make_draft(tenant=tenant_b)  # never handed to tenant A
+    oldest = make_draft(tenant=tenant_a)
+    make_draft(tenant=tenant_a, state=DraftState.REJECTED)
+    api = api_for(tenant_a, scopes=[Scope.READ, Scope.REVIEW])
+    taken = api.post("/api/v1/drafts/next", {}, format="json")
+    assert taken.status_code == 200
+    assert (taken.json()["id"], taken.json()["state"]) == (oldest.pk, "in_review")
+    assert api.post("/api/v1/drafts/next", {}, format="json").status_code == 204
+
+
+def test_a_draft_is_assigned_to_a_member_only(api_for, tenant_a, members_a, admin_b):
+    draft = make_draft(tenant=tenant_a)
+    api = api_for(tenant_a, scopes=[Scope.READ, Scope.REVIEW])
+    writer = members_a["writer"].user
+    assigned = api.post(f"/api/v1/drafts/{draft.pk}/assign", {"assignee": writer.email}, format="json")
+    assert assigned.status_code == 200
+    assert assigned.json()["assigned_to"] == writer.pk
+    outsider = api.post(f"/api/v1/drafts/{draft.pk}/assign", {"assignee": admin_b.user.email}, format="json")
+    assert error_of(outsider)["code"] == "not_a_member"
+    read_only = api_for(tenant_a, scopes=[Scope.READ])
+    assert (
+        read_only.post(f"/api/v1/drafts/{draft.pk}/assign", {"assignee": None}, format="json").status_code
+        == 403
+    )

@@ -21,7 +21,7 @@ from orchestrator import reviews
 from orchestrator import selectors as work_selectors
 from orchestrator.flows.services import flow_start
 from orchestrator.models import Draft, FlowRun
-from tenants.selectors import access_author
+from tenants.selectors import access_author, member_user_by_email
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 80
@@ -97,6 +97,8 @@ class GenerationViewSet(ReadViewSet):
             created_by=self.principal.user,
             api_key_id=self.principal.api_key_id,
             idempotency_key=key,
+            # The key's token budget per minute also governs the model calls the flow makes.
+            inputs={"api_key_tokens_per_minute": getattr(self.principal.api_key, "tokens_per_minute", 0)},
         )
         if not created and not _same_request(run, data):
             raise ApiError(
@@ -123,6 +125,8 @@ class DraftViewSet(ReadViewSet):
         "approve": Scope.REVIEW,
         "reject": Scope.REVIEW,
         "request_changes": Scope.REVIEW,
+        "assign": Scope.REVIEW,
+        "next": Scope.REVIEW,
     }
 
     def get_queryset(self):
@@ -172,6 +176,28 @@ class DraftViewSet(ReadViewSet):
     def reject(self, request, pk=None):
         """Reject with a reason; the reason becomes feedback for the author's next drafts."""
         return self._act(pk, reviews.draft_reject, **body_of(s.DraftRejectInput, request))
+
+    @extend_schema(request=s.DraftNextInput, responses={200: s.DraftSerializer, 204: None})
+    @action(detail=False, methods=["post"])
+    def next(self, request):
+        """Claim the oldest draft waiting for review (optionally of one author); 204 when none waits."""
+        author_id = body_of(s.DraftNextInput, request).get("author")
+        draft = reviews.draft_claim_next(user=self.principal.user, author_id=author_id)
+        if draft is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return self._done(draft.pk)
+
+    @_draft_action(s.DraftAssignInput)
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None):
+        """Assign the draft to a member by email (only they can claim it), or unassign with null."""
+        email = body_of(s.DraftAssignInput, request).get("assignee")
+        assignee = member_user_by_email(email=email) if email else None
+        if email and assignee is None:
+            raise ApiError(400, "not_a_member", f"{email} is not a member of this tenant.")
+        draft = work_selectors.access_draft(draft_id=pk)
+        reviews.draft_assign(draft_id=draft.pk, assignee=assignee, actor=self.principal.user)
+        return self._done(draft.pk)
 
     @_draft_action(s.DraftChangesInput)
     @action(detail=True, methods=["post"], url_path="request-changes")

@@ -140,6 +140,7 @@ def call_model(
         messages=messages,
         user_id=ctx.run.created_by_id,
         api_key_id=ctx.run.api_key_id,
+        api_key_tokens_per_minute=int(ctx.run.inputs.get("api_key_tokens_per_minute") or 0),
         author_id=ctx.author.pk,
         flow_run_id=ctx.run.pk,
         step=ctx.step_key,
