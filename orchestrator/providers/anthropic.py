@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -12,24 +11,17 @@ from orchestrator.providers.base import (
     ChatRequest,
     ChatResult,
     ErrorKind,
-    Provider,
     ProviderError,
     StreamEvent,
     StreamEventKind,
-    Timeouts,
     Usage,
 )
 from orchestrator.providers.errors import error_from_event, interrupted, refused
+from orchestrator.providers.http import HttpChatProvider
 from orchestrator.providers.sse import ServerSentEvent
 from orchestrator.providers.transport import (
-    CallClock,
-    build_post,
     end_of_stream_events,
-    join_url,
     merge_headers,
-    post_json,
-    secrets_of,
-    stream_events,
 )
 
 API_VERSION = "2023-06-01"
@@ -41,38 +33,6 @@ FINISH_REASONS = {
     "max_tokens": "length",
     "tool_use": "tool_calls",
 }
-
-
-class AnthropicProvider(Provider):
-    kind = "anthropic"
-
-    async def complete(self, request: ChatRequest, timeouts: Timeouts) -> ChatResult:
-        clock = CallClock(timeouts)
-        http_request = self._http_request(request, timeouts, stream=False)
-        payload, headers = await post_json(self.client, http_request, clock, secrets_of(self.config))
-        return parse_message(payload, headers, request)
-
-    async def stream(self, request: ChatRequest, timeouts: Timeouts) -> AsyncIterator[StreamEvent]:
-        clock = CallClock(timeouts)
-        http_request = self._http_request(request, timeouts, stream=True)
-        secrets = secrets_of(self.config)
-        decoder = AnthropicStreamDecoder(secrets)
-        async for event in stream_events(self.client, http_request, clock, decoder, secrets):
-            yield event
-
-    def _http_request(self, request: ChatRequest, timeouts: Timeouts, *, stream: bool) -> httpx.Request:
-        url = join_url(self.config.base_url, "messages")
-        body = request_body(request, stream=stream)
-        return build_post(self.client, url, body, self._headers(stream), timeouts)
-
-    def _headers(self, stream: bool) -> httpx.Headers:
-        headers = {
-            "accept": "text/event-stream" if stream else "application/json",
-            "anthropic-version": API_VERSION,
-        }
-        if self.config.api_key:
-            headers["x-api-key"] = self.config.api_key
-        return merge_headers(headers, self.config.extra_headers)
 
 
 def request_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
@@ -190,3 +150,20 @@ class AnthropicStreamDecoder:
             input_tokens = _tokens(usage, "input_tokens") or self.input_tokens or 0
             self.usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
         return []
+
+
+class AnthropicProvider(HttpChatProvider):
+    kind = "anthropic"
+    path = "messages"
+    build_body = staticmethod(request_body)
+    parse_result = staticmethod(parse_message)
+    decoder_class = AnthropicStreamDecoder
+
+    def _headers(self, stream: bool) -> httpx.Headers:
+        headers = {
+            "accept": "text/event-stream" if stream else "application/json",
+            "anthropic-version": API_VERSION,
+        }
+        if self.config.api_key:
+            headers["x-api-key"] = self.config.api_key
+        return merge_headers(headers, self.config.extra_headers)

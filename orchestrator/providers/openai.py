@@ -7,7 +7,6 @@ Azure OpenAI: put the deployment URL with its `?api-version=` in `base_url` and 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -16,57 +15,21 @@ from orchestrator.providers.base import (
     ChatRequest,
     ChatResult,
     ErrorKind,
-    Provider,
     ProviderError,
     StreamEvent,
     StreamEventKind,
-    Timeouts,
     Usage,
 )
 from orchestrator.providers.errors import error_from_event, interrupted, refused
+from orchestrator.providers.http import HttpChatProvider
 from orchestrator.providers.sse import ServerSentEvent
 from orchestrator.providers.transport import (
-    CallClock,
-    build_post,
     end_of_stream_events,
-    join_url,
     merge_headers,
-    post_json,
-    secrets_of,
-    stream_events,
 )
 
 END_MARKER = "[DONE]"
 REFUSAL_FINISH_REASON = "content_filter"
-
-
-class OpenAIProvider(Provider):
-    kind = "openai"
-
-    async def complete(self, request: ChatRequest, timeouts: Timeouts) -> ChatResult:
-        clock = CallClock(timeouts)
-        http_request = self._http_request(request, timeouts, stream=False)
-        payload, headers = await post_json(self.client, http_request, clock, secrets_of(self.config))
-        return parse_completion(payload, headers, request)
-
-    async def stream(self, request: ChatRequest, timeouts: Timeouts) -> AsyncIterator[StreamEvent]:
-        clock = CallClock(timeouts)
-        http_request = self._http_request(request, timeouts, stream=True)
-        secrets = secrets_of(self.config)
-        decoder = OpenAIStreamDecoder(secrets)
-        async for event in stream_events(self.client, http_request, clock, decoder, secrets):
-            yield event
-
-    def _http_request(self, request: ChatRequest, timeouts: Timeouts, *, stream: bool) -> httpx.Request:
-        url = join_url(self.config.base_url, "chat/completions")
-        body = request_body(request, stream=stream)
-        return build_post(self.client, url, body, self._headers(stream), timeouts)
-
-    def _headers(self, stream: bool) -> httpx.Headers:
-        headers = {"accept": "text/event-stream" if stream else "application/json"}
-        if self.config.api_key:
-            headers["authorization"] = f"Bearer {self.config.api_key}"
-        return merge_headers(headers, self.config.extra_headers)
 
 
 def request_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
@@ -154,3 +117,17 @@ class OpenAIStreamDecoder:
             if self.finish_reason == REFUSAL_FINISH_REASON:
                 raise refused(self.text, "the provider's content filter stopped the answer")
         return events
+
+
+class OpenAIProvider(HttpChatProvider):
+    kind = "openai"
+    path = "chat/completions"
+    build_body = staticmethod(request_body)
+    parse_result = staticmethod(parse_completion)
+    decoder_class = OpenAIStreamDecoder
+
+    def _headers(self, stream: bool) -> httpx.Headers:
+        headers = {"accept": "text/event-stream" if stream else "application/json"}
+        if self.config.api_key:
+            headers["authorization"] = f"Bearer {self.config.api_key}"
+        return merge_headers(headers, self.config.extra_headers)
