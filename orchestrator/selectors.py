@@ -39,6 +39,11 @@ def access_run(*, run_id: int) -> FlowRun:
     return get_object_or_404(FlowRun.objects.select_related("author", "definition", "created_by"), pk=run_id)
 
 
+def draft_of_run(*, run) -> Draft | None:
+    """The draft a run produces (it exists from the run's first step on)."""
+    return Draft.objects.filter(run=run).first()
+
+
 def access_draft(*, draft_id: int) -> Draft:
     related = ("author", "run", "claimed_by", "assigned_to", "profile")
     return get_object_or_404(Draft.objects.select_related(*related), pk=draft_id)

@@ -89,7 +89,7 @@ def run_detail(request: HttpRequest, tenant_slug: str, run_id: int) -> HttpRespo
     context = {
         "run": run,
         "steps": selectors.run_steps(run=run),
-        "draft": Draft.objects.filter(run=run).first(),
+        "draft": selectors.draft_of_run(run=run),
         "finished": run.status in selectors.FINISHED_RUN,
     }
     if request.GET.get("part") == "steps":
@@ -110,8 +110,8 @@ def run_events(request: HttpRequest, tenant_slug: str, run_id: int) -> Streaming
         after = "0"
     finished = None
     if run.status in selectors.FINISHED_RUN:
-        draft = Draft.objects.filter(run=run).values_list("pk", flat=True).first()
-        finished = {"status": run.status, "error": run.error, "draft": draft}
+        draft = selectors.draft_of_run(run=run)
+        finished = {"status": run.status, "error": run.error, "draft": draft.pk if draft else None}
     response = StreamingHttpResponse(
         _event_stream(run.pk, after=after, finished=finished), content_type="text/event-stream"
     )
