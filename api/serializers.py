@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from authors.models import Author, StyleProfile
+from gateway.models import Trace
 from memories.models import Memory
-from orchestrator.models import Draft, DraftState, FlowRun, StepRun, Trace
+from orchestrator.models import FlowRun, StepRun
 from prompts.models import ModelTier, PromptTemplate, PromptVersion, Purpose
-from tenants.models import Author, StyleProfile
+from reviews.models import Draft, DraftState
 
 # ---- authors and style profiles -------------------------------------------------------------------
 

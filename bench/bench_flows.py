@@ -25,14 +25,16 @@ import redis  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import transaction  # noqa: E402
 
+from authors.models import Author  # noqa: E402
+from gateway.models import LLMModel, ProviderEndpoint, TenantPolicy  # noqa: E402
 from orchestrator.flows import events  # noqa: E402
 from orchestrator.flows.services import flow_definitions_install, flow_start  # noqa: E402
-from orchestrator.models import FlowRun, LLMModel, ProviderEndpoint, RunStatus, StepRun, TenantPolicy  # noqa: E402
-from orchestrator.testing.fake_provider import FakeProvider  # noqa: E402
-from orchestrator.testing.fake_server import Behaviour  # noqa: E402
+from orchestrator.models import FlowRun, RunStatus, StepRun  # noqa: E402
 from prompts.services import prompt_defaults_install  # noqa: E402
 from tenants.context import cross_tenant_access, tenant_scope  # noqa: E402
-from tenants.models import Author, Tenant  # noqa: E402
+from tenants.models import Tenant  # noqa: E402
+from testing.fake_provider import FakeProvider  # noqa: E402
+from testing.fake_server import Behaviour  # noqa: E402
 
 PASS = json.dumps({"passes": True, "score": 8, "issues": [], "suggestions": []})
 

@@ -22,15 +22,15 @@ _env.setup()
 
 import httpx  # noqa: E402
 
-from orchestrator import gateway  # noqa: E402
-from orchestrator.gateway import GatewayConfig, GatewayError, GatewayRequest, build_runtime  # noqa: E402
-from orchestrator.gateway.catalog import forget_catalog  # noqa: E402
-from orchestrator.models import Budget, LLMModel, ProviderEndpoint, TenantPolicy, Trace  # noqa: E402
-from orchestrator.providers.base import Message  # noqa: E402
-from orchestrator.testing.fake_provider import FakeProvider  # noqa: E402
-from orchestrator.testing.fake_server import Behaviour  # noqa: E402
+import gateway  # noqa: E402
+from gateway import GatewayConfig, GatewayError, GatewayRequest, build_runtime  # noqa: E402
+from gateway.catalog import forget_catalog  # noqa: E402
+from gateway.models import Budget, LLMModel, ProviderEndpoint, TenantPolicy, Trace  # noqa: E402
+from gateway.providers.base import Message  # noqa: E402
 from tenants.context import tenant_scope  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
+from testing.fake_provider import FakeProvider  # noqa: E402
+from testing.fake_server import Behaviour  # noqa: E402
 
 PROMPT = "Write a short LinkedIn post about onboarding new customers in B2B SaaS."
 

@@ -7,7 +7,7 @@
    (negation, entity swap, number/date, scope traps, unrelated), per category, for several thresholds,
    on the tuning split, the held-out split and overall. The default threshold is chosen on the tuning
    split only (the held-out split is reported, never used to choose).
-2. Latency of a cache hit end to end: through `orchestrator.gateway.complete` when the gateway calls
+2. Latency of a cache hit end to end: through `gateway.complete` when the gateway calls
    `cache_lookup`, else `cache_lookup` + the hit's trace write (the same code path the gateway runs).
 """
 
@@ -23,7 +23,7 @@ import _env
 
 _env.setup(database="maestro_bench_semcache")
 
-from orchestrator.cache import guards  # noqa: E402
+from gateway.cache import guards  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data" / "semantic_cache_pairs.jsonl"
 SHOULD_HIT = ("paraphrase", "typo")
@@ -38,7 +38,7 @@ def load_pairs() -> list[dict]:
 
 def score_pairs(pairs: list[dict]) -> float:
     """Adds `cosine` and `guard` to each pair; returns the mean guard time per pair in ms."""
-    from memories.embeddings import get_embedder
+    from gateway.embeddings import get_embedder
 
     embedder = get_embedder()
     texts = sorted({p["a"] for p in pairs} | {p["b"] for p in pairs})
@@ -186,7 +186,7 @@ def print_failures(pairs: list[dict], threshold: float) -> None:
 def latency(lookups: int, threshold: float) -> None:
     import inspect
 
-    from orchestrator.gateway import core
+    from gateway import core
 
     pairs = load_pairs()
     if "verdict" not in pairs[0]:
@@ -203,7 +203,7 @@ def latency(lookups: int, threshold: float) -> None:
 def _make_tenant(slug: str, threshold: float, base_url: str | None = None):
     from decimal import Decimal
 
-    from orchestrator.models import LLMModel, ProviderEndpoint, TenantPolicy
+    from gateway.models import LLMModel, ProviderEndpoint, TenantPolicy
     from tenants.context import tenant_scope
     from tenants.models import Tenant
 
@@ -234,9 +234,9 @@ def _seed_noise(tenants, vectors: dict[str, list[float]]) -> int:
 
     from django.utils import timezone
 
-    from memories.embeddings import get_embedder
-    from orchestrator.cache.store import CacheScope, _request_hash
-    from orchestrator.models import SemanticCacheEntry
+    from gateway.cache.store import CacheScope, _request_hash
+    from gateway.embeddings import get_embedder
+    from gateway.models import SemanticCacheEntry
 
     model_id = get_embedder().model_id
     rows = []
@@ -265,9 +265,9 @@ def _seed_noise(tenants, vectors: dict[str, list[float]]) -> int:
 
 
 def _latency_direct(hits: list[dict], traps: list[dict], lookups: int, threshold: float) -> None:
-    from memories.embeddings import get_embedder
-    from orchestrator.cache import CacheScope, cache_lookup, cache_store, forget_cache_policy
-    from orchestrator.models import SemanticCacheEntry, Trace
+    from gateway.cache import CacheScope, cache_lookup, cache_store, forget_cache_policy
+    from gateway.embeddings import get_embedder
+    from gateway.models import SemanticCacheEntry, Trace
     from tenants.context import tenant_scope
 
     tenant = _make_tenant("bench-semcache-a", threshold)
@@ -346,11 +346,11 @@ def _latency_direct(hits: list[dict], traps: list[dict], lookups: int, threshold
 def _latency_through_gateway(hits: list[dict], lookups: int) -> None:
     import asyncio
 
-    from orchestrator import gateway
-    from orchestrator.gateway import GatewayConfig, GatewayRequest, build_runtime
-    from orchestrator.gateway.catalog import forget_catalog
-    from orchestrator.providers.base import Message
-    from orchestrator.testing.fake_provider import FakeProvider
+    import gateway
+    from gateway import GatewayConfig, GatewayRequest, build_runtime
+    from gateway.catalog import forget_catalog
+    from gateway.providers.base import Message
+    from testing.fake_provider import FakeProvider
 
     with FakeProvider.start() as fake:
         tenant = _make_tenant("bench-semcache-gw", 0.85, base_url=fake.base_url)
@@ -377,7 +377,7 @@ def _latency_through_gateway(hits: list[dict], lookups: int) -> None:
             return timings, served
 
         timings, served = asyncio.run(run())
-    print(f"\n2. Latency of a semantic cache hit through orchestrator.gateway.complete, {lookups} calls (ms)")
+    print(f"\n2. Latency of a semantic cache hit through gateway.complete, {lookups} calls (ms)")
     print(f"   {'gateway.complete':34} {_env.summary(timings)}   served from cache: {served}/{lookups}")
 
 

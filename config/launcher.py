@@ -18,8 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from config import embedded
-from orchestrator import local_model
+from config import embedded, local_model
 
 PYTHON = sys.executable
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("t/<slug:tenant_slug>/", include("tenants.urls")),
+    path("t/<slug:tenant_slug>/authors/", include("authors.urls")),
     path("t/<slug:tenant_slug>/prompts/", include("prompts.urls")),
     path("t/<slug:tenant_slug>/memories/", include("memories.urls")),
     path("t/<slug:tenant_slug>/work/", include("orchestrator.urls")),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from console.models import RoutePreference, WebhookDelivery, WebhookEndpoint
+from gateway.models import RoutePreference
+from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 
 @admin.register(WebhookEndpoint)

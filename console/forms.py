@@ -8,18 +8,20 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from common.net import OutboundURLRefusedError, check_outbound_url
 from console import selectors
-from console.models import SUBSCRIBABLE_EVENTS, RoutePreference, WebhookEndpoint
-from orchestrator.models import (
+from gateway.models import (
     Budget,
     BudgetScope,
     LLMModel,
     ProviderEndpoint,
+    RoutePreference,
     TenantPolicy,
     Tier,
     TraceStatus,
 )
-from orchestrator.routing import PURPOSE_COMPLEXITY
+from gateway.routing import PURPOSE_COMPLEXITY
+from webhooks.models import SUBSCRIBABLE_EVENTS, WebhookEndpoint
 
 PURPOSES = sorted(PURPOSE_COMPLEXITY)
 
@@ -241,12 +243,10 @@ class WebhookEndpointForm(forms.ModelForm):
         formfield_callback = _https_by_default
 
     def clean_url(self) -> str:
-        from orchestrator.flows.steps import StepFailedError, check_outbound_url
-
         url = self.cleaned_data["url"]
         try:
             check_outbound_url(url)
-        except StepFailedError as exc:
+        except OutboundURLRefusedError as exc:
             raise ValidationError(str(exc)) from exc
         return url
 

@@ -14,20 +14,22 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDay, TruncHour
 from django.shortcuts import get_object_or_404
 
-from console.models import RoutePreference, WebhookDelivery, WebhookEndpoint
-from orchestrator.gateway.budgets import period_bounds, spent_in_window, window_key
-from orchestrator.limits import BudgetLedger, BudgetWindow
-from orchestrator.models import (
+from authors.models import Author
+from common.money import cost_micros, micros_to_units
+from gateway.budgets import BudgetLedger, BudgetWindow
+from gateway.budgets.windows import period_bounds, spent_in_window, window_key
+from gateway.models import (
     Budget,
-    FlowRun,
     LLMModel,
     ProviderEndpoint,
+    RoutePreference,
     SemanticCacheEntry,
     TenantPolicy,
     Trace,
 )
-from orchestrator.pricing import cost_micros, micros_to_units
-from tenants.models import Author, Membership
+from orchestrator.models import FlowRun
+from tenants.models import Membership
+from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger("maestro.console")
 
@@ -165,11 +167,6 @@ def tenant_models() -> QuerySet[LLMModel]:
 
 def route_preferences() -> QuerySet[RoutePreference]:
     return RoutePreference.objects.all()
-
-
-def route_chains() -> dict[str, list[str]]:
-    """For the router (via the gateway catalog): purpose -> ordered aliases to try first."""
-    return {pref.purpose: list(pref.chain) for pref in RoutePreference.objects.all()}
 
 
 # ---- webhooks -----------------------------------------------------------------------------------

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from console.models import RoutePreference
-from orchestrator.gateway.catalog import forget_catalog
-from orchestrator.models import Budget, LLMModel, ProviderEndpoint, TenantPolicy
+from gateway.catalog import forget_catalog
+from gateway.models import Budget, LLMModel, ProviderEndpoint, RoutePreference, TenantPolicy
 from tenants.models import Tenant
 
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django import forms
 
+from authors.models import Author
 from memories.models import Memory
-from tenants.models import Author
 
 STATUS_CHOICES = [("valid", "Valid"), ("expired", "Expired or not yet valid"), ("all", "All")]
 DATETIME_WIDGET = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")

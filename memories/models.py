@@ -45,7 +45,7 @@ class Memory(TenantOwnedModel):
         DRAFT = "draft", "From a draft"
         EDIT = "edit", "From an editor's edit"
 
-    author = models.ForeignKey("tenants.Author", on_delete=models.CASCADE, related_name="memories")
+    author = models.ForeignKey("authors.Author", on_delete=models.CASCADE, related_name="memories")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     text = models.TextField()
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)

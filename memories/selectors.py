@@ -25,12 +25,12 @@ from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from memories.embeddings import get_embedder
+from authors.models import Author
+from gateway.embeddings import get_embedder
 from memories.models import Memory
 from memories.sql import TEXT_SQL, VECTOR_SQL, vector_settings
 from memories.text_search import search_config_for
 from tenants.context import require_tenant
-from tenants.models import Author
 
 VECTOR_WEIGHT = 0.7
 KEYWORD_WEIGHT = 0.3

@@ -14,11 +14,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from memories.embeddings import get_embedder
+from authors.models import Author
+from gateway.embeddings import get_embedder
 from memories.models import EMBEDDING_DIMENSIONS, Memory
 from memories.selectors import nearest_memory
 from memories.text_search import search_config_for
-from tenants.models import Author, User
+from tenants.models import User
 
 # Cosine similarity above which a new memory of the same author and kind is merged into an existing
 # one. Measured with all-MiniLM-L6-v2 on hand-written pairs (docs/memories.md): close paraphrases

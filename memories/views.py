@@ -10,11 +10,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from authors.models import Author
+from gateway.embeddings import EmbeddingError, get_embedder
 from memories import selectors, services
-from memories.embeddings import EmbeddingError, get_embedder
 from memories.forms import MemoryFilterForm, MemoryForm
 from tenants.access import tenant_view
-from tenants.models import Author
 from tenants.roles import Permission
 
 PAGE_SIZE = 50

@@ -3,4 +3,4 @@ from django.apps import AppConfig
 
 class OrchestratorConfig(AppConfig):
     name = "orchestrator"
-    verbose_name = "LLM gateway and flows"
+    verbose_name = "Generation flows"

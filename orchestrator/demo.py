@@ -10,19 +10,12 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 
+from authors.models import Author
+from gateway.models import Budget, BudgetPeriod, BudgetScope, LLMModel, ProviderEndpoint, TenantPolicy, Tier
 from orchestrator.flows.series import series_save
 from orchestrator.flows.services import flow_definitions_install
-from orchestrator.models import (
-    Budget,
-    BudgetPeriod,
-    BudgetScope,
-    LLMModel,
-    ProviderEndpoint,
-    Series,
-    TenantPolicy,
-    Tier,
-)
-from tenants.models import Author, Tenant
+from orchestrator.models import Series
+from tenants.models import Tenant
 
 LOCAL_PROVIDER = "local"
 LOCAL_MODEL_ALIAS = "local-small"

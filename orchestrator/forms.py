@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from django import forms
 
+from authors.models import Author
+from authors.selectors import authors
 from orchestrator.flows.services import MAX_BRIEF_CHARS
-from orchestrator.models import DraftState, Series
-from orchestrator.selectors import AGE_FILTERS, flow_choices
-from tenants.models import Author
-from tenants.selectors import authors
+from orchestrator.models import Series
+from orchestrator.selectors import flow_choices
+from reviews.models import DraftState
+from reviews.selectors import AGE_FILTERS
 
 
 class FlowStartForm(forms.Form):

@@ -10,6 +10,13 @@ import logging
 
 from celery import shared_task
 
+from orchestrator import queueing
+from orchestrator.flows.engine import execute_run, fail_run
+from orchestrator.flows.revision import revise_on_request
+from orchestrator.flows.series import series_run_now
+from orchestrator.flows.steps import StepFailedError
+from orchestrator.models import FlowRun, Series
+from reviews.models import Draft
 from tenants.context import tenant_scope
 from tenants.models import Tenant
 
@@ -18,6 +25,7 @@ RETRY_DELAYS = [5, 30, 120]
 
 
 @shared_task(
+    name=queueing.RUN_FLOW,
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
@@ -26,10 +34,6 @@ RETRY_DELAYS = [5, 30, 120]
     time_limit=960,
 )
 def run_flow(self, tenant_id: int, run_id: int) -> str:
-    from orchestrator.flows.engine import execute_run, fail_run
-    from orchestrator.flows.steps import StepFailedError
-    from orchestrator.models import FlowRun
-
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is None:
         return "tenant gone"
@@ -49,12 +53,14 @@ def run_flow(self, tenant_id: int, run_id: int) -> str:
     return "ok"
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=len(RETRY_DELAYS))
+@shared_task(
+    name=queueing.REVISE_DRAFT,
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=len(RETRY_DELAYS),
+)
 def revise_draft(self, tenant_id: int, draft_id: int, round_number: int) -> str:
-    from orchestrator.flows.revision import revise_on_request
-    from orchestrator.flows.steps import StepFailedError
-    from orchestrator.models import Draft
-
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is None:
         return "tenant gone"
@@ -71,16 +77,12 @@ def revise_draft(self, tenant_id: int, draft_id: int, round_number: int) -> str:
     return "ok"
 
 
-@shared_task(acks_late=True)
+@shared_task(name=queueing.RUN_SERIES, acks_late=True)
 def run_series(tenant_id: int, series_id: int) -> str:
-    from orchestrator.flows.series import series_run_now
-
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is None:
         return "tenant gone"
     with tenant_scope(tenant):
-        from orchestrator.models import Series
-
         series = Series.objects.filter(pk=series_id, is_active=True).select_related("author").first()
         if series is None:
             return "series gone or paused"

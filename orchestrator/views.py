@@ -20,10 +20,10 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from orchestrator import reviews, selectors
+from orchestrator import selectors
 from orchestrator.flows import events
 from orchestrator.flows.series import series_run_now, series_save
-from orchestrator.flows.services import flow_start
+from orchestrator.flows.services import draft_revise, flow_start
 from orchestrator.forms import (
     AssignForm,
     BodyForm,
@@ -33,7 +33,9 @@ from orchestrator.forms import (
     RejectForm,
     SeriesForm,
 )
-from orchestrator.models import Draft, DraftState, LearningProposal
+from reviews import selectors as review_selectors
+from reviews import services as reviews
+from reviews.models import Draft, DraftState, LearningProposal
 from tenants.access import tenant_view
 from tenants.roles import Permission, role_allows
 from tenants.selectors import tenant_members
@@ -161,7 +163,7 @@ def _release_db_connection() -> None:
 def draft_queue(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     form = QueueFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    drafts = selectors.drafts_queue(
+    drafts = review_selectors.drafts_queue(
         author=filters.get("author"),
         flow=filters.get("flow") or "",
         state=filters.get("state") or "",
@@ -208,19 +210,19 @@ def _writers():
 
 
 def _draft_page(request: HttpRequest, draft: Draft, *, status: int = 200, **forms) -> HttpResponse:
-    mine = selectors.claim_is_live(draft) and draft.claimed_by_id == request.user.pk
+    mine = review_selectors.claim_is_live(draft) and draft.claimed_by_id == request.user.pk
     context = {
         "draft": draft,
-        "claim_live": selectors.claim_is_live(draft),
+        "claim_live": review_selectors.claim_is_live(draft),
         "mine": mine,
         "waiting": draft.state in WAITING_STATES,
         "body_form": forms.get("body_form") or BodyForm(initial={"body": draft.body}),
         "reject_form": forms.get("reject_form") or RejectForm(),
         "changes_form": forms.get("changes_form") or ChangesForm(),
         "assign_form": AssignForm(members=_writers(), initial={"assignee": draft.assigned_to_id}),
-        "diff": selectors.word_diff(draft.original_body, draft.body),
+        "diff": review_selectors.word_diff(draft.original_body, draft.body),
         "edited": draft.original_body != draft.body,
-        "history": selectors.draft_history(draft=draft),
+        "history": review_selectors.draft_history(draft=draft),
         "proposals": draft.learning_proposals.order_by("created_at"),
     }
     return render(request, "orchestrator/draft.html", context, status=status)
@@ -229,7 +231,7 @@ def _draft_page(request: HttpRequest, draft: Draft, *, status: int = 200, **form
 @tenant_view()
 @require_GET
 def draft_detail(request: HttpRequest, tenant_slug: str, draft_id: int) -> HttpResponse:
-    draft = selectors.access_draft(draft_id=draft_id)
+    draft = review_selectors.access_draft(draft_id=draft_id)
     if request.GET.get("part") == "poll":
         # While a model writes, the page polls; once it is done the whole page reloads.
         if draft.state in WAITING_STATES:
@@ -239,7 +241,7 @@ def draft_detail(request: HttpRequest, tenant_slug: str, draft_id: int) -> HttpR
 
 
 def _draft_action(request: HttpRequest, tenant_slug: str, draft_id: int, action, success: str):
-    draft = selectors.access_draft(draft_id=draft_id)
+    draft = review_selectors.access_draft(draft_id=draft_id)
     try:
         action(draft)
     except ValidationError as exc:
@@ -271,7 +273,7 @@ def draft_release(request: HttpRequest, tenant_slug: str, draft_id: int) -> Http
 @tenant_view(write=Permission.WRITE)
 @require_POST
 def draft_edit(request: HttpRequest, tenant_slug: str, draft_id: int) -> HttpResponse:
-    draft = selectors.access_draft(draft_id=draft_id)
+    draft = review_selectors.access_draft(draft_id=draft_id)
     form = BodyForm(request.POST)
     error = ""
     if form.is_valid():
@@ -287,7 +289,7 @@ def draft_edit(request: HttpRequest, tenant_slug: str, draft_id: int) -> HttpRes
         return redirect("orchestrator:draft", tenant_slug=tenant_slug, draft_id=draft.pk)
     context = {
         "draft": draft,
-        "diff": selectors.word_diff(draft.original_body, draft.body),
+        "diff": review_selectors.word_diff(draft.original_body, draft.body),
         "edited": draft.original_body != draft.body,
         "save_error": error,
         "saved": not error,
@@ -298,7 +300,7 @@ def draft_edit(request: HttpRequest, tenant_slug: str, draft_id: int) -> HttpRes
 @tenant_view(write=Permission.WRITE)
 @require_POST
 def draft_approve(request: HttpRequest, tenant_slug: str, draft_id: int) -> HttpResponse:
-    draft = selectors.access_draft(draft_id=draft_id)
+    draft = review_selectors.access_draft(draft_id=draft_id)
     body = request.POST.get("body")  # present when the reviewer holds the claim and edited in place
     try:
         draft = reviews.draft_approve(draft_id=draft.pk, user=request.user, body=body)
@@ -314,7 +316,7 @@ def draft_approve(request: HttpRequest, tenant_slug: str, draft_id: int) -> Http
 @tenant_view(write=Permission.WRITE)
 @require_POST
 def draft_reject(request: HttpRequest, tenant_slug: str, draft_id: int) -> HttpResponse:
-    draft = selectors.access_draft(draft_id=draft_id)
+    draft = review_selectors.access_draft(draft_id=draft_id)
     form = RejectForm(request.POST)
     if form.is_valid():
         try:
@@ -330,13 +332,11 @@ def draft_reject(request: HttpRequest, tenant_slug: str, draft_id: int) -> HttpR
 @tenant_view(write=Permission.WRITE)
 @require_POST
 def draft_request_changes(request: HttpRequest, tenant_slug: str, draft_id: int) -> HttpResponse:
-    draft = selectors.access_draft(draft_id=draft_id)
+    draft = review_selectors.access_draft(draft_id=draft_id)
     form = ChangesForm(request.POST)
     if form.is_valid():
         try:
-            reviews.draft_request_changes(
-                draft_id=draft.pk, user=request.user, instructions=form.cleaned_data["instructions"]
-            )
+            draft_revise(draft_id=draft.pk, user=request.user, instructions=form.cleaned_data["instructions"])
         except ValidationError as exc:
             form.add_error("instructions", exc.messages)
         else:
@@ -348,7 +348,7 @@ def draft_request_changes(request: HttpRequest, tenant_slug: str, draft_id: int)
 @tenant_view(write=Permission.WRITE)
 @require_POST
 def draft_assign(request: HttpRequest, tenant_slug: str, draft_id: int) -> HttpResponse:
-    draft = selectors.access_draft(draft_id=draft_id)
+    draft = review_selectors.access_draft(draft_id=draft_id)
     form = AssignForm(request.POST, members=_writers())
     if not form.is_valid():
         messages.error(request, "Choose a member who can review drafts.")
@@ -369,17 +369,17 @@ def learnings(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     if status not in LearningProposal.Status.values:
         status = ""
     context = {
-        "proposals": selectors.learning_proposals(status=status)[:200],
+        "proposals": review_selectors.learning_proposals(status=status)[:200],
         "status": status,
         "statuses": LearningProposal.Status.choices,
-        "by_author": selectors.review_stats_by_author(),
-        "by_prompt": selectors.review_stats_by_prompt_version(),
+        "by_author": review_selectors.review_stats_by_author(),
+        "by_prompt": review_selectors.review_stats_by_prompt_version(),
     }
     return render(request, "orchestrator/learnings.html", context)
 
 
 def _decide_learning(request: HttpRequest, tenant_slug: str, proposal_id: int, *, accept: bool):
-    proposal = selectors.access_proposal(proposal_id=proposal_id)
+    proposal = review_selectors.access_proposal(proposal_id=proposal_id)
     try:
         if accept:
             text = request.POST.get("text")

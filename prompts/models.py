@@ -31,7 +31,7 @@ class Purpose(models.TextChoices):
 
 
 class ModelTier(models.TextChoices):
-    # The gateway accepts a tier name as a model alias (orchestrator.routing.TIERS).
+    # The gateway accepts a tier name as a model alias (gateway.routing.TIERS).
     SMALL = "small", "Small (cheap, fast)"
     STANDARD = "standard", "Standard"
     PREMIUM = "premium", "Premium (complex work)"

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.providers.base import Message
+from gateway.providers.base import Message
 
 if TYPE_CHECKING:
     from prompts.models import PromptVersion

@@ -13,7 +13,7 @@ from typing import Any
 from django.db.models import Avg, Count, F, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
-from orchestrator.providers.base import Message
+from gateway.providers.base import Message
 from prompts.models import (
     PRODUCTION,
     PromptChange,
@@ -42,7 +42,7 @@ class ResolvedPrompt:
 
     @property
     def model_parameters(self) -> dict:
-        """Keyword arguments for `orchestrator.gateway.GatewayRequest` (a tier name works as model alias)."""
+        """Keyword arguments for `gateway.GatewayRequest` (a tier name works as model alias)."""
         return {
             "model": self.version.tier,
             "temperature": float(self.version.temperature),

@@ -15,6 +15,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from gateway.cache import cache_invalidate
+from prompts.defaults import DEFAULT_PROMPTS
 from prompts.models import (
     PRODUCTION,
     ChangeKind,
@@ -251,8 +253,6 @@ def prompt_label_move(
 
 def _forget_cached_answers(*, tenant_id: int | None, prompt_version_id: int) -> None:
     """Answers cached for the version production left can no longer be asked for: free them."""
-    from orchestrator.cache import cache_invalidate  # the gateway's cache imports nothing from prompts
-
     if tenant_id is not None:
         transaction.on_commit(
             lambda: cache_invalidate(tenant_id=tenant_id, prompt_version_id=prompt_version_id)
@@ -340,8 +340,6 @@ def prompt_defaults_install(*, defaults: list[dict] | None = None) -> list[Promp
     Runs outside any tenant's scope, under `cross_tenant_access` (seed_prompts, seed_demo): it writes
     shared rows. An existing global template is left as it is, edits by Maestro's staff included.
     """
-    from prompts.defaults import DEFAULT_PROMPTS
-
     if current_tenant() is not None:
         raise PermissionDenied("Maestro's default prompts are installed outside any tenant's scope.")
     created = []

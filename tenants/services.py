@@ -8,7 +8,7 @@ from django.http import HttpRequest
 
 from tenants.context import tenant_scope
 from tenants.forms import InvitationEmailForm
-from tenants.models import Author, Membership, StyleProfile, Tenant, User
+from tenants.models import Membership, Tenant, User
 from tenants.roles import Role
 from tenants.selectors import admin_count
 
@@ -76,49 +76,3 @@ def member_remove(*, membership: Membership) -> None:
     list(Membership.objects.select_for_update().filter(role=Role.ADMIN))
     _refuse_if_last_admin(membership)
     membership.delete()
-
-
-STYLE_FIELDS = (
-    "tone",
-    "vocabulary_prefer",
-    "vocabulary_avoid",
-    "banned_phrases",
-    "formatting",
-    "sample_posts",
-)
-
-
-def author_create(*, name: str, headline: str = "", audience: str = "", language: str = "en") -> Author:
-    name = name.strip()
-    if not name:
-        raise ValidationError({"name": "An author needs a name."})
-    if Author.objects.filter(name__iexact=name).exists():
-        raise ValidationError({"name": f"An author named {name} already exists."})
-    return Author.objects.create(name=name, headline=headline, audience=audience, language=language)
-
-
-@transaction.atomic
-def style_profile_save(
-    *, author: Author, created_by: User | None, source: str = StyleProfile.Source.MANUAL, **fields
-) -> StyleProfile:
-    """Save a new version of the author's style card; earlier versions never change."""
-    unknown = set(fields) - set(STYLE_FIELDS)
-    if unknown:
-        raise ValidationError(f"Unknown style fields: {', '.join(sorted(unknown))}.")
-    # Lock the author so two editors saving at once get consecutive versions, not a clash.
-    Author.objects.select_for_update().get(pk=author.pk)
-    last = StyleProfile.objects.filter(author=author).order_by("-version").first()
-    profile = StyleProfile.objects.create(
-        author=author,
-        version=(last.version + 1) if last else 1,
-        created_by=created_by,
-        source=source,
-        **fields,
-    )
-    # Answers cached for the author's earlier voice no longer apply (the cache scope holds the profile
-    # version, so they could not match; this frees them at once).
-    from orchestrator.cache import cache_invalidate  # imported here: orchestrator builds on tenants
-
-    tenant_id, author_id = author.tenant_id, author.pk
-    transaction.on_commit(lambda: cache_invalidate(tenant_id=tenant_id, author_id=author_id))
-    return profile

@@ -13,13 +13,13 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from api.tests import factories as api_factories
+from authors.tests import factories as author_factories
 from console.tests import factories as console_factories
 from memories.tests.factories import make_memory
 from orchestrator.tests import factories as flow_factories
 from prompts.tests import factories as prompt_factories
 from tenants.middleware import TENANT_KWARG
 from tenants.roles import Role
-from tenants.tests import author_factories
 from tenants.tests.factories import make_member
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from api.tests.factories import make_created_key
-from orchestrator.gateway.catalog import forget_catalog
+from gateway.catalog import forget_catalog
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +45,7 @@ def gateway_loop_cleanup():
     from asgiref.sync import SyncToAsync
     from django.db import connections
 
-    from orchestrator.gateway import loop as gateway_loop
+    from gateway import loop as gateway_loop
 
     gateway_loop.shutdown()
     SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)

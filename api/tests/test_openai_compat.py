@@ -10,10 +10,10 @@ import pytest
 from rest_framework.test import APIClient
 
 from api.tests.factories import make_created_key
-from orchestrator.models import Budget, Trace
-from orchestrator.testing.fake_server import Behaviour
-from orchestrator.tests.gateway_support import register_fake_models
+from gateway.models import Budget, Trace
+from gateway.tests.gateway_support import register_fake_models
 from tenants.context import tenant_scope
+from testing.fake_server import Behaviour
 
 
 def chat(api, content: str = "Write one line about onboarding.", **fields):
@@ -139,7 +139,7 @@ def test_a_prompt_over_the_tenants_limit_is_413(api_for, tenant_a, fake_provider
 @pytest.mark.django_db
 def test_budget_and_rate_limit_errors_on_the_rest_api_keep_the_common_shape(api_for, tenant_a, models_a):
     from api.exceptions import api_exception_handler
-    from orchestrator.gateway import GatewayError
+    from gateway import GatewayError
 
     error = GatewayError(
         "rate_limited", "Slow down.", http_status=429, retry_after=2.2, details={"limit": "x"}

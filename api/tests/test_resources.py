@@ -10,9 +10,10 @@ from django.utils import timezone
 from api.models import Scope
 from console.tests.factories import make_trace
 from memories.tests.factories import make_memory
-from orchestrator.models import DraftState, FlowRun
+from orchestrator.models import FlowRun
 from orchestrator.tests.factories import make_author, make_definition, make_draft, make_run
 from prompts.tests.factories import make_template, version_fields
+from reviews.models import DraftState
 from tenants.context import tenant_scope
 
 pytestmark = pytest.mark.django_db

@@ -10,14 +10,14 @@ from rest_framework.response import Response
 from api import serializers as s
 from api.models import Scope
 from api.views.base import TenantScopedView, body_of, query_of
+from authors import selectors as author_selectors
+from authors import services as author_services
+from authors.models import StyleProfile
 from memories import selectors as memory_selectors
 from memories import services as memory_services
 from prompts import selectors as prompt_selectors
 from prompts import services as prompt_services
 from prompts.models import PromptTemplate, PromptVersion
-from tenants import selectors as tenant_selectors
-from tenants import services as tenant_services
-from tenants.models import StyleProfile
 
 
 class ReadViewSet(
@@ -33,17 +33,17 @@ class AuthorViewSet(ReadViewSet):
     required_scopes = {"create": Scope.ADMIN, "style_profile_create": Scope.ADMIN}
 
     def get_queryset(self):
-        return tenant_selectors.authors(active_only=False)
+        return author_selectors.authors(active_only=False)
 
     def create(self, request):
-        author = tenant_services.author_create(**body_of(s.AuthorSerializer, request))
+        author = author_services.author_create(**body_of(s.AuthorSerializer, request))
         return Response(s.AuthorSerializer(author).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=s.StyleProfileSerializer(many=True))
     @action(detail=True, methods=["get"], url_path="style-profiles")
     def style_profiles(self, request, pk=None):
         """Every version of the author's style card, newest first."""
-        author = tenant_selectors.access_author(author_id=pk)
+        author = author_selectors.access_author(author_id=pk)
         page = self.paginate_queryset(StyleProfile.objects.filter(author=author))
         return self.get_paginated_response(s.StyleProfileSerializer(page, many=True).data)
 
@@ -51,9 +51,9 @@ class AuthorViewSet(ReadViewSet):
     @style_profiles.mapping.post
     def style_profile_create(self, request, pk=None):
         """Save a new version of the author's style card (earlier versions never change)."""
-        author = tenant_selectors.access_author(author_id=pk)
+        author = author_selectors.access_author(author_id=pk)
         fields = body_of(s.StyleProfileInput, request)
-        profile = tenant_services.style_profile_save(author=author, created_by=self.principal.user, **fields)
+        profile = author_services.style_profile_save(author=author, created_by=self.principal.user, **fields)
         return Response(s.StyleProfileSerializer(profile).data, status=status.HTTP_201_CREATED)
 
 
@@ -69,13 +69,13 @@ class MemoryViewSet(ReadViewSet, mixins.DestroyModelMixin):
         if self.action != "list":
             return memory_selectors.memories_list(status="all")
         query = query_of(s.MemoryFilter, self.request)
-        author = tenant_selectors.access_author(author_id=query["author"]) if "author" in query else None
+        author = author_selectors.access_author(author_id=query["author"]) if "author" in query else None
         return memory_selectors.memories_list(author=author, kind=query.get("kind"), status=query["status"])
 
     @extend_schema(request=s.MemoryInput, responses={201: s.MemorySerializer})
     def create(self, request):
         data = body_of(s.MemoryInput, request)
-        author = tenant_selectors.access_author(author_id=data.pop("author"))
+        author = author_selectors.access_author(author_id=data.pop("author"))
         result = memory_services.memory_add(author=author, created_by=self.principal.user, **data)
         return Response(s.MemorySerializer(result.memory).data, status=status.HTTP_201_CREATED)
 
@@ -93,7 +93,7 @@ class MemoryViewSet(ReadViewSet, mixins.DestroyModelMixin):
     def search(self, request):
         """The author's memories most relevant to `q`, best first, with the parts of each score."""
         query = query_of(s.MemorySearchQuery, request)
-        author = tenant_selectors.access_author(author_id=query["author"])
+        author = author_selectors.access_author(author_id=query["author"])
         kinds = [query["kind"]] if "kind" in query else None
         found = memory_selectors.retrieve_memories(
             author=author, query=query["q"], limit=query["limit"], kinds=kinds

@@ -9,7 +9,7 @@ rate limits (the tenant's and the key's own), semantic cache and traces. `model`
     "route:<purpose>"                  route as Maestro routes that purpose (the tenant's tier per purpose)
 
 Streaming bridge: the view is sync (WSGI). A streamed call runs on the gateway's process-wide event
-loop (`orchestrator.gateway.loop.call_streaming`) from a helper thread, which puts each event on a
+loop (`gateway.loop.call_streaming`) from a helper thread, which puts each event on a
 queue; the response's generator reads the queue and writes SSE lines. The view waits for the first
 event before answering, so refusals (401/402/413/429/503) keep their HTTP status instead of arriving
 inside a 200 stream. The generator never touches tenant-owned tables: the tenant travels inside the
@@ -32,11 +32,11 @@ from rest_framework.response import Response
 from api.exceptions import ApiError, error_response, to_api_error
 from api.models import Scope
 from api.views.base import TenantScopedView, body_of
-from orchestrator.gateway import GatewayError, GatewayRequest, GatewayResponse, complete_sync
-from orchestrator.gateway.catalog import load_catalog
-from orchestrator.gateway.loop import call_streaming
-from orchestrator.models import TIER_ORDER
-from orchestrator.providers.base import Message
+from gateway import GatewayError, GatewayRequest, GatewayResponse, complete_sync
+from gateway.catalog import load_catalog
+from gateway.loop import call_streaming
+from gateway.models import TIER_ORDER
+from gateway.providers.base import Message
 from prompts.models import Purpose
 
 logger = logging.getLogger("maestro.api")

@@ -11,7 +11,8 @@ from api import serializers as s
 from api.pagination import Cursor
 from api.views.base import TenantScopedView, query_of
 from api.views.content import ReadViewSet
-from orchestrator.models import FlowRun, Trace
+from gateway.models import Trace
+from orchestrator.models import FlowRun
 
 
 class TraceCursor(Cursor):

@@ -17,11 +17,14 @@ from api.exceptions import ApiError
 from api.models import Scope
 from api.views.base import TenantScopedView, body_of, query_of
 from api.views.content import ReadViewSet
-from orchestrator import reviews
+from authors.selectors import access_author
 from orchestrator import selectors as work_selectors
-from orchestrator.flows.services import flow_start
-from orchestrator.models import Draft, FlowRun
-from tenants.selectors import access_author, member_user_by_email
+from orchestrator.flows.services import draft_revise, flow_start
+from orchestrator.models import FlowRun
+from reviews import selectors as review_selectors
+from reviews import services as reviews
+from reviews.models import Draft
+from tenants.selectors import member_user_by_email
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 80
@@ -140,10 +143,10 @@ class DraftViewSet(ReadViewSet):
         return drafts
 
     def _done(self, draft_id: int) -> Response:
-        return Response(s.DraftSerializer(work_selectors.access_draft(draft_id=draft_id)).data)
+        return Response(s.DraftSerializer(review_selectors.access_draft(draft_id=draft_id)).data)
 
     def _act(self, pk, service, **arguments) -> Response:
-        draft = work_selectors.access_draft(draft_id=pk)  # 404 for missing and foreign before any lock
+        draft = review_selectors.access_draft(draft_id=pk)  # 404 for missing and foreign before any lock
         service(draft_id=draft.pk, user=self.principal.user, **arguments)
         return self._done(draft.pk)
 
@@ -195,7 +198,7 @@ class DraftViewSet(ReadViewSet):
         assignee = member_user_by_email(email=email) if email else None
         if email and assignee is None:
             raise ApiError(400, "not_a_member", f"{email} is not a member of this tenant.")
-        draft = work_selectors.access_draft(draft_id=pk)
+        draft = review_selectors.access_draft(draft_id=pk)
         reviews.draft_assign(draft_id=draft.pk, assignee=assignee, actor=self.principal.user)
         return self._done(draft.pk)
 
@@ -203,4 +206,4 @@ class DraftViewSet(ReadViewSet):
     @action(detail=True, methods=["post"], url_path="request-changes")
     def request_changes(self, request, pk=None):
         """Send a claimed draft back through the flow's revise step."""
-        return self._act(pk, reviews.draft_request_changes, **body_of(s.DraftChangesInput, request))
+        return self._act(pk, draft_revise, **body_of(s.DraftChangesInput, request))

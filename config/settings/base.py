@@ -37,10 +37,15 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_celery_beat",
     "axes",
+    "common",
     "tenants",
-    "orchestrator",
-    "memories",
+    "webhooks",
+    "gateway",
     "prompts",
+    "authors",
+    "memories",
+    "reviews",
+    "orchestrator",
     "console",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served from our static files (no CDN)
@@ -226,7 +231,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "orchestrator.models.RunStatus",
         "StepStatusEnum": "orchestrator.models.StepStatus",
-        "TraceStatusEnum": "orchestrator.models.TraceStatus",
+        "TraceStatusEnum": "gateway.models.TraceStatus",
         "MemoryStatusEnum": ["valid", "expired", "all"],
     },
 }

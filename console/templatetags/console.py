@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import template
 from django.urls import NoReverseMatch, reverse
 
-from orchestrator.pricing import micros_to_units
+from common.money import micros_to_units
 
 register = template.Library()
 

@@ -2,7 +2,7 @@ import uuid
 
 import pytest
 
-from orchestrator.gateway.catalog import forget_catalog
+from gateway.catalog import forget_catalog
 
 
 @pytest.fixture(autouse=True)

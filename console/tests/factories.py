@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from console.models import RoutePreference, WebhookDelivery, WebhookEndpoint
-from console.webhooks import webhook_endpoint_create
-from orchestrator.models import Budget, LLMModel, ProviderEndpoint, Trace
+from gateway.models import Budget, LLMModel, ProviderEndpoint, RoutePreference, Trace
 from tenants.context import tenant_scope
 from tenants.tests.factories import UserFactory
+from webhooks.models import WebhookDelivery, WebhookEndpoint
+from webhooks.services import webhook_endpoint_create
 
 
 def make_budget(*, tenant, limit: str = "10", **fields) -> Budget:

@@ -7,20 +7,15 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 
-from console.models import WebhookDelivery
+import gateway
 from console.tests.factories import make_webhook
-from orchestrator import gateway
-from orchestrator.gateway import GatewayError
-from orchestrator.models import Budget, Trace
-from orchestrator.testing.fake_server import Behaviour
-from orchestrator.tests.gateway_support import (
-    fast_config,
-    register_fake_models,
-    request_for,
-    run_with_runtime,
-)
+from gateway import GatewayError
+from gateway.models import Budget, Trace
+from gateway.tests.gateway_support import fast_config, register_fake_models, request_for, run_with_runtime
 from tenants.context import tenant_scope
 from tenants.roles import Role
+from testing.fake_server import Behaviour
+from webhooks.models import WebhookDelivery
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 
 from console.tests.factories import make_budget, make_llm_model, make_provider, make_trace, make_webhook
-from orchestrator.gateway.catalog import cached_catalog, load_catalog
-from orchestrator.models import Budget, ProviderEndpoint, TenantPolicy
+from gateway.catalog import cached_catalog, load_catalog
+from gateway.models import Budget, ProviderEndpoint, TenantPolicy
 from tenants.context import tenant_scope
 from tenants.roles import Role
 
@@ -249,7 +249,7 @@ def test_tenant_model_and_fallback_chain(client_for, members_a, tenant_a):
     client.post(url(tenant_a, "route_save"), {"purpose": "post", "chain": "house-model"})
     bad = client.post(url(tenant_a, "route_save"), {"purpose": "post", "chain": "nope"}, follow=True)
     assert "Unknown or inactive models: nope" in bad.content.decode()
-    from console.selectors import route_chains
+    from gateway.selectors import route_chains
 
     with tenant_scope(tenant_a):
         assert route_chains() == {"post": ["house-model"]}

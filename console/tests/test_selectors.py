@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from authors.models import Author
 from console import selectors
 from console.tests.factories import make_budget, make_llm_model, make_trace
-from orchestrator.models import SemanticCacheEntry
+from gateway.models import SemanticCacheEntry
 from tenants.context import tenant_scope
-from tenants.models import Author
 from tenants.roles import Role
 
 pytestmark = pytest.mark.django_db

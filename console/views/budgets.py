@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from console import selectors, services
 from console.forms import BudgetForm
 from console.views._common import add_errors, admin_view
-from orchestrator.models import Budget
+from gateway.models import Budget
 
 
 @admin_view

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from console import selectors, services
 from console.forms import LLMModelForm, PolicyForm, ProviderForm, RoutePreferenceForm
 from console.views._common import admin_view
-from orchestrator.models import LLMModel, ProviderEndpoint
+from gateway.models import LLMModel, ProviderEndpoint
 
 
 @admin_view

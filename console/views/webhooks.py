@@ -6,10 +6,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from console import selectors, webhooks
+from console import selectors
 from console.forms import WebhookEndpointForm
-from console.models import WebhookEndpoint
 from console.views._common import admin_view
+from webhooks import services as webhooks
+from webhooks.models import WebhookEndpoint
 
 REVEAL_ONCE_SLOT = "console_new_webhook_secret"
 

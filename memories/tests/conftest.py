@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from memories.embeddings import get_embedder
+from gateway.embeddings import get_embedder
 from memories.tests.factories import make_author
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
+from authors.models import Author
 from memories.models import EMBEDDING_DIMENSIONS, Memory
 from tenants.context import tenant_scope
-from tenants.models import Author, Tenant
+from tenants.models import Tenant
 
 
 def unit_vector(seed: int = 0) -> list[float]:

@@ -7,13 +7,16 @@ import logging
 from collections.abc import Callable
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
+from authors.selectors import current_style_profile
 from orchestrator.flows import events, steps
 from orchestrator.flows.definitions import Step, parse_steps
 from orchestrator.flows.steps import RunContext, StepFailedError
-from orchestrator.models import Draft, DraftState, FlowRun, RunStatus, StepRun, StepStatus
-from tenants.selectors import current_style_profile
+from orchestrator.models import FlowRun, RunStatus, StepRun, StepStatus
+from reviews.models import Draft, DraftState
+from reviews.services import transition
 
 logger = logging.getLogger("maestro.flows")
 TEXT_STEPS = {"generate", "revise", "transform", "fanout", "http"}
@@ -111,8 +114,6 @@ def _store(
         finished_at=timezone.now(),
     )
     if ctx.cost_micros:
-        from django.db.models import F
-
         FlowRun.objects.filter(pk=ctx.run.pk).update(cost_micros=F("cost_micros") + ctx.cost_micros)
 
 
@@ -159,8 +160,6 @@ def _revise_loop(ctx: RunContext, step: Step, position: int) -> dict:
 
 @transaction.atomic
 def _finish(run: FlowRun, draft: Draft, ctx: RunContext) -> Draft:
-    from orchestrator.reviews import transition
-
     text = ctx.text_of(ctx.last_text_step) if ctx.last_text_step else ""
     review = next(
         (

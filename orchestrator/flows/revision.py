@@ -7,7 +7,8 @@ from django.db import transaction
 from orchestrator.flows import events
 from orchestrator.flows.engine import run_once
 from orchestrator.flows.steps import RunContext, call_model
-from orchestrator.models import Draft, DraftState, DraftTransition
+from reviews.models import Draft, DraftState, DraftTransition
+from reviews.services import transition
 
 
 def revise_on_request(draft: Draft, round_number: int) -> Draft:
@@ -30,8 +31,6 @@ def revise_on_request(draft: Draft, round_number: int) -> Draft:
         ),
     )
     with transaction.atomic():
-        from orchestrator.reviews import transition
-
         locked = Draft.objects.select_for_update().get(pk=draft.pk)
         if locked.state != DraftState.CHANGES_REQUESTED:
             return locked

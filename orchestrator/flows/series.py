@@ -9,8 +9,10 @@ from django.db import transaction
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+from orchestrator import queueing
 from orchestrator.flows.services import flow_start
-from orchestrator.models import Draft, DraftState, FlowRun, Series
+from orchestrator.models import FlowRun, Series
+from reviews.models import Draft, DraftState
 
 
 def parse_cron(cron: str) -> dict[str, str]:
@@ -31,7 +33,7 @@ def series_save(*, series: Series) -> Series:
         raise ValidationError({"cron": f"Not a valid schedule: {exc}"}) from exc
     series.save()
     task = series.periodic_task or PeriodicTask(name=f"series-{series.tenant_id}-{series.pk}")
-    task.task = "orchestrator.tasks.run_series"
+    task.task = queueing.RUN_SERIES
     task.crontab = schedule
     task.args = json.dumps([series.tenant_id, series.pk])
     task.enabled = series.is_active

@@ -5,9 +5,13 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from authors.models import Author
+from orchestrator import queueing
 from orchestrator.flows.definitions import DEFAULT_FLOWS, parse_steps
 from orchestrator.models import FlowDefinition, FlowRun
-from tenants.models import Author, User
+from reviews.models import Draft
+from reviews.services import draft_request_changes
+from tenants.models import User
 
 MAX_BRIEF_CHARS = 8000
 
@@ -35,8 +39,6 @@ def flow_start(
 ) -> tuple[FlowRun, bool]:
     """Queue a run (returns at once; a worker executes it). Returns (run, created): the same
     idempotency key returns the run it started the first time."""
-    from orchestrator.tasks import run_flow
-
     brief = brief.strip()
     if not brief:
         raise ValidationError({"brief": "Say what the post is about."})
@@ -65,7 +67,7 @@ def flow_start(
     except IntegrityError:  # the same key raced in from a retry
         return FlowRun.objects.get(idempotency_key=idempotency_key), False
     tenant_id = run.tenant_id
-    transaction.on_commit(lambda: run_flow.delay(tenant_id, run.pk))
+    queueing.enqueue_on_commit(queueing.RUN_FLOW, tenant_id, run.pk)
     return run, True
 
 
@@ -79,3 +81,11 @@ def flow_definitions_install() -> list[FlowDefinition]:
         )
         installed.append(definition)
     return installed
+
+
+def draft_revise(*, draft_id: int, user: User, instructions: str) -> Draft:
+    """A reviewer asks for changes: the draft goes back (reviews) and the revise step runs on a worker."""
+    with transaction.atomic():
+        draft = draft_request_changes(draft_id=draft_id, user=user, instructions=instructions)
+        queueing.enqueue_on_commit(queueing.REVISE_DRAFT, draft.tenant_id, draft.pk, draft.human_rounds)
+    return draft

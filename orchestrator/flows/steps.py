@@ -5,28 +5,29 @@ step, so a step re-run after a crash reuses an answer that was already paid for.
 from __future__ import annotations
 
 import contextvars
-import ipaddress
 import json
 import re
-import socket
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from urllib.parse import urlparse
 
 import httpx
-from django.conf import settings
 from django.db import connections
 
+from authors.models import Author, StyleProfile
+from common import net
+from common.money import MICROS_PER_UNIT
+from gateway import GatewayError, GatewayRequest
+from gateway.loop import call_streaming
+from gateway.models import Trace, TraceStatus
+from memories.selectors import retrieve_memories
 from orchestrator.flows import events
 from orchestrator.flows.definitions import Step
-from orchestrator.gateway import GatewayError, GatewayRequest
-from orchestrator.gateway.loop import call_streaming
-from orchestrator.models import FlowRun, Trace, TraceStatus
-from orchestrator.pricing import MICROS_PER_UNIT
-from tenants.models import Author, StyleProfile
+from orchestrator.models import FlowRun
+from prompts.rendering import PromptRenderError
+from prompts.selectors import PromptNotFoundError, resolve_prompt
 
 CALL_NAMESPACE = uuid.UUID("5b0c2f4e-7a51-4c1e-9a43-0f7d1d6f2b10")
 
@@ -108,9 +109,6 @@ def call_model(
     suffix: str = "",
     cacheable: bool = True,
 ) -> dict:
-    from prompts.rendering import PromptRenderError
-    from prompts.selectors import PromptNotFoundError, resolve_prompt
-
     try:
         resolved = resolve_prompt(purpose=prompt_purpose, ab_key=f"run-{ctx.run.pk}")
         declared = {v["name"] for v in resolved.version.variables}
@@ -218,8 +216,6 @@ def critique_text(verdict: dict) -> str:
 
 
 def retrieve(ctx: RunContext, step: Step) -> dict:
-    from memories.selectors import retrieve_memories
-
     found = retrieve_memories(author=ctx.author, query=ctx.run.brief, limit=step.get("limit", 8))
     items = [
         {"id": m.memory.pk, "kind": m.memory.kind, "text": m.memory.text, "score": round(m.score, 4)}
@@ -360,20 +356,11 @@ def http_call(ctx: RunContext, step: Step) -> dict:
 
 
 def check_outbound_url(url: str) -> None:
-    """Refuse URLs that point inside our network (SSRF): tenants must not reach internal services."""
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise StepFailedError(f"{url!r} is not an http(s) URL")
-    if getattr(settings, "MAESTRO_ALLOW_PRIVATE_HTTP_STEPS", False):
-        return
+    """The shared guard (common.net), as a step failure the run reports."""
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parsed.hostname, parsed.port or 443)}
-    except socket.gaierror as exc:
-        raise StepFailedError(f"{parsed.hostname} does not resolve") from exc
-    for address in addresses:
-        ip = ipaddress.ip_address(address)
-        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast:
-            raise StepFailedError(f"{parsed.hostname} resolves to an internal address ({ip}); refused")
+        net.check_outbound_url(url)
+    except net.OutboundURLRefusedError as exc:
+        raise StepFailedError(str(exc)) from exc
 
 
 HANDLERS: dict[str, Callable[[RunContext, Step], dict]] = {

@@ -2,7 +2,7 @@
 
 import django.core.validators
 import django.db.models.deletion
-import orchestrator.models
+import gateway.models
 import uuid
 from decimal import Decimal
 from django.conf import settings
@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
                 ('scope', models.CharField(choices=[('tenant', 'Whole tenant'), ('user', 'One user'), ('author', 'One author')], default='tenant', max_length=16)),
                 ('period', models.CharField(choices=[('day', 'Day (UTC)'), ('month', 'Month (UTC)')], max_length=8)),
                 ('limit', models.DecimalField(decimal_places=4, help_text='Currency.', max_digits=12, validators=[django.core.validators.MinValueValidator(Decimal('0'))])),
-                ('alert_thresholds', models.JSONField(blank=True, default=orchestrator.models.default_alert_thresholds)),
+                ('alert_thresholds', models.JSONField(blank=True, default=gateway.models.default_alert_thresholds)),
                 ('is_active', models.BooleanField(default=True)),
                 ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to='tenants.author')),
                 ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.tenant')),

@@ -7,8 +7,8 @@ from datetime import datetime
 from django import template
 from django.utils import timezone
 
+from common.money import micros_to_units
 from orchestrator import selectors
-from orchestrator.pricing import micros_to_units
 
 register = template.Library()
 

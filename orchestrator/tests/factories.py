@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from authors.models import Author
 from orchestrator.flows.definitions import DEFAULT_POST_FLOW
-from orchestrator.models import (
-    Draft,
-    DraftState,
-    FlowDefinition,
-    FlowRun,
-    LearningProposal,
-    RunStatus,
-    Series,
-)
+from orchestrator.models import FlowDefinition, FlowRun, RunStatus, Series
+from reviews.models import Draft, DraftState, LearningProposal
 from tenants.context import tenant_scope
-from tenants.models import Author, Tenant
+from tenants.models import Tenant
 
 
 def make_author(*, tenant: Tenant, name: str = "Ana Souza") -> Author:

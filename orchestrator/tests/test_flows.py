@@ -8,15 +8,16 @@ import time
 
 import pytest
 
+from authors.models import Author
+from authors.services import style_profile_save
+from gateway.tests.gateway_support import register_fake_models
 from orchestrator.flows import events
 from orchestrator.flows.services import flow_definitions_install, flow_start
-from orchestrator.models import Draft, DraftState, FlowRun, RunStatus, StepRun, StepStatus
-from orchestrator.testing.fake_server import Behaviour
-from orchestrator.tests.gateway_support import register_fake_models
+from orchestrator.models import FlowRun, RunStatus, StepRun, StepStatus
 from prompts.services import prompt_defaults_install
+from reviews.models import Draft, DraftState
 from tenants.context import cross_tenant_access, tenant_scope
-from tenants.models import Author
-from tenants.services import style_profile_save
+from testing.fake_server import Behaviour
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

@@ -138,7 +138,7 @@ def test_the_run_page_shows_each_step_with_status_timing_cost_and_traces(client_
     assert "Running" in page
     assert "0.001234" in page
     assert "0 ms" in page
-    assert reverse("admin:orchestrator_trace_change", args=[trace_id]) in page
+    assert reverse("admin:gateway_trace_change", args=[trace_id]) in page
     steps_only = (
         client_for(staff).get(url("run", tenant_a, run_id=run.pk), {"part": "steps"}).content.decode()
     )

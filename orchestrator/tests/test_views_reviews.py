@@ -14,8 +14,9 @@ from django_celery_beat.models import PeriodicTask
 
 from memories.models import Memory
 from orchestrator.flows import events
-from orchestrator.models import Draft, DraftState, FlowRun, LearningProposal, Series
+from orchestrator.models import FlowRun, Series
 from orchestrator.tests.factories import make_author, make_definition, make_draft, make_proposal, make_series
+from reviews.models import Draft, DraftState, LearningProposal
 from tenants.context import tenant_scope
 from tenants.roles import Role
 from tenants.tests.factories import make_member

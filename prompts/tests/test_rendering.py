@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
-from orchestrator.providers.base import Message
+from gateway.providers.base import Message
 from prompts import services
 from prompts.models import PromptTemplate, PromptVersion
 from prompts.rendering import PromptRenderError, PromptSyntaxError, parse, render_version, validate_messages

@@ -10,18 +10,13 @@ import uuid
 import pytest
 from playwright.sync_api import Page, expect
 
-from orchestrator import gateway
-from orchestrator.gateway import GatewayError
-from orchestrator.gateway.catalog import forget_catalog
-from orchestrator.testing.fake_server import Behaviour
-from orchestrator.tests.gateway_support import (
-    fast_config,
-    register_fake_models,
-    request_for,
-    run_with_runtime,
-)
+import gateway
+from gateway import GatewayError
+from gateway.catalog import forget_catalog
+from gateway.tests.gateway_support import fast_config, register_fake_models, request_for, run_with_runtime
 from tenants.roles import Role
 from tenants.tests.factories import make_member
+from testing.fake_server import Behaviour
 from tests.browser.support import in_plain_thread, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

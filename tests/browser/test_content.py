@@ -7,11 +7,11 @@ import re
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from authors.models import Author
 from memories.services import memory_add
 from prompts.models import PromptTemplate
 from prompts.services import production_version_of, prompt_defaults_install
 from tenants.context import cross_tenant_access, tenant_scope
-from tenants.models import Author
 from tenants.roles import Role
 from tenants.tests.factories import make_member
 from tests.browser.support import log_in

@@ -12,16 +12,17 @@ import pytest
 from django.db import connection
 from playwright.sync_api import Page, expect
 
+from authors.models import Author
+from authors.services import style_profile_save
+from gateway.tests.gateway_support import register_fake_models
 from orchestrator.flows.services import flow_definitions_install
-from orchestrator.models import Draft, DraftState, FlowRun
-from orchestrator.testing.fake_server import Behaviour
-from orchestrator.tests.gateway_support import register_fake_models
+from orchestrator.models import FlowRun
 from prompts.services import prompt_defaults_install
+from reviews.models import Draft, DraftState
 from tenants.context import cross_tenant_access, tenant_scope
-from tenants.models import Author
 from tenants.roles import Role
-from tenants.services import style_profile_save
 from tenants.tests.factories import make_member
+from testing.fake_server import Behaviour
 from tests.browser.support import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

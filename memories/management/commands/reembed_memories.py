@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from memories.embeddings import get_embedder
+from gateway.embeddings import get_embedder
 from memories.models import Memory
 from memories.services import memory_reembed
 from tenants.context import tenant_scope

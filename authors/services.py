@@ -1,0 +1,407 @@
+"""Authors and their style cards: editing, onboarding from sample posts, comparing versions.
+
+`tenants.services` keeps the two primitives other apps call (`author_create`, `style_profile_save`);
+this module adds what the author pages need around them. Onboarding is one gateway call: the
+`style_extraction` prompt reads the samples and answers a JSON style card, which an editor reviews
+and saves as a new version (source "extracted"). Nothing is saved before that review.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from authors.models import Author, StyleProfile
+from gateway import GatewayError, GatewayRequest, complete_sync
+from gateway.cache import cache_invalidate
+from prompts.rendering import PromptRenderError
+from prompts.selectors import PromptNotFoundError, resolve_prompt
+from tenants.models import Tenant, User
+
+MIN_SAMPLES = 2
+MAX_SAMPLES = 10
+MAX_SAMPLE_CHARS = 20_000  # all samples together: a few long posts, well under any model's window
+SAMPLE_SEPARATOR = re.compile(r"^\s*-{3,}\s*$", re.MULTILINE)
+LIST_FIELDS = ("vocabulary_prefer", "vocabulary_avoid", "banned_phrases")
+# The formatting habits the edit form asks for; other keys are kept under "notes".
+FORMATTING_KEYS = ("length", "emoji", "hashtags", "line_breaks", "lists")
+FORMATTING_ALIASES = {"paragraphs": "line_breaks", "linebreaks": "line_breaks", "line breaks": "line_breaks"}
+MAX_LIST_ITEMS = 50
+MAX_ITEM_CHARS = 200
+MAX_TEXT_CHARS = 2_000
+
+
+# --- Authors -------------------------------------------------------------------------------------
+
+
+def author_update(
+    *, author: Author, name: str, headline: str, audience: str, language: str, is_active: bool
+) -> Author:
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "An author needs a name."})
+    if Author.objects.filter(name__iexact=name).exclude(pk=author.pk).exists():
+        raise ValidationError({"name": f"An author named {name} already exists."})
+    author.name, author.headline, author.audience = name, headline.strip(), audience.strip()
+    author.language, author.is_active = language, is_active
+    author.save(update_fields=["name", "headline", "audience", "language", "is_active", "updated_at"])
+    return author
+
+
+# --- Sample posts --------------------------------------------------------------------------------
+
+
+def split_samples(text: str) -> list[str]:
+    """Posts pasted into one box, separated by a line holding only `---`; blank pieces are dropped."""
+    return [piece.strip() for piece in SAMPLE_SEPARATOR.split(text.replace("\r\n", "\n")) if piece.strip()]
+
+
+def join_samples(posts: Iterable[str]) -> str:
+    return "\n\n---\n\n".join(posts)
+
+
+def validate_samples(posts: list[str]) -> None:
+    size = sum(len(post) for post in posts)
+    if len(posts) < MIN_SAMPLES:
+        raise ValidationError(
+            f"Paste at least {MIN_SAMPLES} posts, separated by a line with only --- on it "
+            f"(found {len(posts)})."
+        )
+    if len(posts) > MAX_SAMPLES:
+        raise ValidationError(f"Paste at most {MAX_SAMPLES} posts (found {len(posts)}).")
+    if size > MAX_SAMPLE_CHARS:
+        raise ValidationError(
+            f"The samples have {size:,} characters; the limit is {MAX_SAMPLE_CHARS:,}. Remove a post or two."
+        )
+
+
+# --- Parsing a model's style card ----------------------------------------------------------------
+
+
+class StyleExtractionError(Exception):
+    """Extraction failed; `message` is for the editor, `raw_answer` keeps whatever the model said."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw_answer: str = "",
+        code: str = "",
+        http_status: int | None = None,
+        retry_after: float | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.raw_answer = raw_answer
+        self.code = code
+        self.http_status = http_status  # the gateway's, when it refused the call
+        self.retry_after = retry_after
+
+
+@dataclass
+class ExtractedStyleCard:
+    card: dict[str, Any]  # tone, vocabulary_prefer, vocabulary_avoid, banned_phrases, formatting
+    insights: list[str] = field(default_factory=list)  # evidence the model quoted; shown, not stored
+    warnings: list[str] = field(default_factory=list)  # parts of the answer that were ignored
+    raw_answer: str = ""
+    model: str = ""
+    call_id: str = ""
+
+
+FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
+
+
+def find_json_object(text: str) -> dict | None:
+    """The first JSON object in a model's answer: bare, inside a code fence, or inside prose."""
+    candidates = [text.strip(), *(block.strip() for block in FENCE.findall(text))]
+    for candidate in candidates:
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    decoder = json.JSONDecoder()
+    for match in re.finditer(r"\{", text):
+        try:
+            value, _end = decoder.raw_decode(text, match.start())
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value.strip()[:MAX_TEXT_CHARS]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _string_list(value: Any) -> list[str] | None:
+    """A list of short strings; a single string is split on lines or semicolons. None: wrong type."""
+    if isinstance(value, str):
+        value = re.split(r"[\n;]", value)
+    if not isinstance(value, list):
+        return None
+    items = [_text(item) for item in value]
+    if any(item is None for item in items):
+        return None
+    return clean_list(items)
+
+
+def clean_list(items: Iterable[str]) -> list[str]:
+    """Strip, drop empties and duplicates (case-insensitive), keep the order; capped in count and length."""
+    seen, cleaned = set(), []
+    for item in items:
+        item = item.strip().lstrip("-•* ").strip()[:MAX_ITEM_CHARS]
+        if item and item.lower() not in seen:
+            seen.add(item.lower())
+            cleaned.append(item)
+    return cleaned[:MAX_LIST_ITEMS]
+
+
+def _formatting_value(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        items = [_text(item) for item in value]
+        return None if any(item is None for item in items) else "; ".join(items)
+    return _text(value)
+
+
+def clean_formatting(value: Any) -> dict[str, str] | None:
+    """{"length", "emoji", "hashtags", "line_breaks", "lists", "notes"} with text values; None: wrong type."""
+    if isinstance(value, str):
+        return {"notes": value.strip()[:MAX_TEXT_CHARS]} if value.strip() else {}
+    if not isinstance(value, dict):
+        return None
+    known, notes = {}, []
+    for raw_key, raw_value in value.items():
+        key = FORMATTING_ALIASES.get(str(raw_key).strip().lower(), str(raw_key).strip().lower())
+        text = _formatting_value(raw_value)
+        if not text:
+            continue
+        if key in FORMATTING_KEYS and key not in known:
+            known[key] = text
+        elif key == "notes":
+            notes.insert(0, text)
+        else:
+            notes.append(f"{raw_key}: {text}")
+    if notes:
+        known["notes"] = "\n".join(notes)[:MAX_TEXT_CHARS]
+    return known
+
+
+def parse_style_card(answer: str) -> ExtractedStyleCard:
+    """Turn a model's answer into a style card; fields of the wrong type are dropped with a warning.
+
+    Raises StyleExtractionError (keeping the raw answer) when there is no JSON object or nothing usable.
+    """
+    data = find_json_object(answer)
+    if data is None:
+        raise StyleExtractionError(
+            "The model did not answer with a JSON style card.", raw_answer=answer, code="unparseable"
+        )
+    card: dict[str, Any] = {"tone": "", **{name: [] for name in LIST_FIELDS}, "formatting": {}}
+    warnings = []
+    checks = {"tone": (_text, "text"), "formatting": (clean_formatting, "an object of text values")}
+    checks.update(dict.fromkeys(LIST_FIELDS, (_string_list, "a list of text")))
+    for name, (clean, expected) in checks.items():
+        if name not in data or data[name] is None:
+            continue
+        value = clean(data[name])
+        if value is None:
+            warnings.append(f"Ignored {name}: expected {expected}, got {type(data[name]).__name__}.")
+        else:
+            card[name] = value
+    if not any(card.values()):
+        raise StyleExtractionError(
+            "The model's answer has no usable style card (no tone, vocabulary or formatting).",
+            raw_answer=answer,
+            code="unusable",
+        )
+    insights = _string_list(data.get("sample_insights") or []) or []
+    return ExtractedStyleCard(card=card, insights=insights, warnings=warnings, raw_answer=answer)
+
+
+# --- Onboarding: one gateway call ----------------------------------------------------------------
+
+
+def gateway_error_message(exc: GatewayError) -> str:
+    """What the editor reads when the gateway refuses or fails the call."""
+    if exc.code == "budget_exceeded":
+        text = f"The AI budget is used up, so no model was called. {exc.message} Ask an admin to raise it."
+    elif exc.code == "rate_limited":
+        wait = f"{exc.retry_after:.0f}" if exc.retry_after is not None else "a few"
+        limit = exc.details.get("limit", "rate limit")
+        text = f"Too many model calls right now ({limit}); try again in {wait} seconds."
+    elif exc.code == "no_model_available":
+        text = (
+            "No model can take this call right now (none configured for this tenant, or all are down). "
+            "An admin can check Console → Models."
+        )
+    elif exc.code == "all_models_failed":
+        text = "Every model tried failed or was unavailable. Try again in a minute."
+    else:
+        text = f"The model call failed ({exc.code}): {exc.message}"
+    return f"{text} (call {exc.call_id})" if exc.call_id else text
+
+
+def _prompt_messages(*, author: Author, posts: list[str]) -> tuple[list, dict]:
+    try:
+        resolved = resolve_prompt(purpose="style_extraction", ab_key=f"author-{author.pk}")
+    except PromptNotFoundError as exc:
+        raise StyleExtractionError(
+            "No style extraction prompt is installed: run `manage.py seed_prompts`.", code="no_prompt"
+        ) from exc
+    values = {
+        "author_name": author.name,
+        "author_headline": author.headline or None,
+        "audience": author.audience or None,
+        "language": author.language,
+        "samples": join_samples(posts),
+    }
+    # Pass only what this version declares: a tenant's override may use fewer variables.
+    declared = {variable["name"] for variable in resolved.version.variables}
+    try:
+        messages = resolved.render({k: v for k, v in values.items() if k in declared})
+    except PromptRenderError as exc:
+        raise StyleExtractionError(
+            f"The style extraction prompt cannot be used: {exc}", code="prompt"
+        ) from exc
+    return messages, resolved.model_parameters
+
+
+def style_card_extract(
+    *, tenant: Tenant, author: Author, samples: list[str], user: User | None
+) -> ExtractedStyleCard:
+    """Ask a model for the author's style card from their posts; nothing is saved.
+
+    Raises ValidationError for bad samples and StyleExtractionError (with a message for the editor
+    and the raw answer, if any) when the gateway refuses or the answer is unusable.
+    """
+    if author.tenant_id != tenant.pk:
+        raise ValueError("The author belongs to another tenant.")
+    validate_samples(samples)
+    messages, parameters = _prompt_messages(author=author, posts=samples)
+    request = GatewayRequest(
+        tenant=tenant,
+        purpose="style_extraction",
+        messages=messages,
+        user_id=user.pk if user else None,
+        author_id=author.pk,
+        **parameters,
+    )
+    try:
+        response = complete_sync(request)
+    except GatewayError as exc:
+        raise StyleExtractionError(
+            gateway_error_message(exc),
+            code=exc.code,
+            http_status=exc.http_status,
+            retry_after=exc.retry_after,
+        ) from exc
+    extracted = parse_style_card(response.text)
+    extracted.model, extracted.call_id = response.model, str(response.call_id)
+    return extracted
+
+
+# --- Reading and comparing cards -----------------------------------------------------------------
+
+
+def card_of(profile: StyleProfile | None) -> dict[str, Any]:
+    """The editable fields of a version (empty card when there is none yet)."""
+    if profile is None:
+        return {"tone": "", **{name: [] for name in LIST_FIELDS}, "formatting": {}, "sample_posts": []}
+    return {
+        "tone": profile.tone,
+        **{name: list(getattr(profile, name)) for name in LIST_FIELDS},
+        "formatting": dict(profile.formatting),
+        "sample_posts": list(profile.sample_posts),
+    }
+
+
+def card_as_lines(profile: StyleProfile) -> list[str]:
+    lines = ["## Tone", *(profile.tone.splitlines() or [""])]
+    for name, title in (
+        ("vocabulary_prefer", "Prefer"),
+        ("vocabulary_avoid", "Avoid"),
+        ("banned_phrases", "Banned phrases"),
+    ):
+        lines += [f"## {title}", *getattr(profile, name)]
+    lines.append("## Formatting")
+    lines += [f"{key}: {value}" for key, value in sorted(profile.formatting.items())]
+    for number, post in enumerate(profile.sample_posts, start=1):
+        lines += [f"## Sample post {number}", *post.splitlines()]
+    return lines
+
+
+@dataclass(frozen=True)
+class DiffLine:
+    kind: str  # "hunk" | "context" | "added" | "removed"
+    text: str
+
+
+def style_profile_diff(old: StyleProfile, new: StyleProfile) -> list[DiffLine]:
+    """Unified diff of two versions' cards, section by section; empty when they say the same."""
+    lines = []
+    for raw in difflib.unified_diff(card_as_lines(old), card_as_lines(new), lineterm="", n=3):
+        if raw.startswith(("---", "+++")):
+            continue
+        kind = {"@": "hunk", "+": "added", "-": "removed"}.get(raw[:1], "context")
+        lines.append(DiffLine(kind, raw if kind == "hunk" else raw[1:]))
+    return lines
+
+
+STYLE_FIELDS = (
+    "tone",
+    "vocabulary_prefer",
+    "vocabulary_avoid",
+    "banned_phrases",
+    "formatting",
+    "sample_posts",
+)
+
+
+def author_create(*, name: str, headline: str = "", audience: str = "", language: str = "en") -> Author:
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "An author needs a name."})
+    if Author.objects.filter(name__iexact=name).exists():
+        raise ValidationError({"name": f"An author named {name} already exists."})
+    return Author.objects.create(name=name, headline=headline, audience=audience, language=language)
+
+
+@transaction.atomic
+def style_profile_save(
+    *, author: Author, created_by: User | None, source: str = StyleProfile.Source.MANUAL, **fields
+) -> StyleProfile:
+    """Save a new version of the author's style card; earlier versions never change."""
+    unknown = set(fields) - set(STYLE_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown style fields: {', '.join(sorted(unknown))}.")
+    # Lock the author so two editors saving at once get consecutive versions, not a clash.
+    Author.objects.select_for_update().get(pk=author.pk)
+    last = StyleProfile.objects.filter(author=author).order_by("-version").first()
+    profile = StyleProfile.objects.create(
+        author=author,
+        version=(last.version + 1) if last else 1,
+        created_by=created_by,
+        source=source,
+        **fields,
+    )
+    # Answers cached for the author's earlier voice no longer apply (the cache scope holds the profile
+    # version, so they could not match; this frees them at once).
+    tenant_id, author_id = author.tenant_id, author.pk
+    transaction.on_commit(lambda: cache_invalidate(tenant_id=tenant_id, author_id=author_id))
+    return profile

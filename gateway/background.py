@@ -1,0 +1,72 @@
+"""Work the caller need not wait for: settling, health bookkeeping, and batched trace inserts.
+
+A call's answer goes back as soon as the provider is done; its bookkeeping runs
+as a task on the same loop. Reservations stay held until settled, so deferring
+the settle can only make budgets stricter, never looser. Traces are inserted in
+batches (one round trip per batch); closing the runtime drains everything, so a
+sync caller (`complete_sync`) returns only once its trace is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+
+from asgiref.sync import sync_to_async
+
+from gateway.models import Trace
+
+logger = logging.getLogger("maestro.gateway")
+
+
+def _insert_traces(traces: list[Trace]) -> None:
+    # Each trace carries the tenant the gateway set on it; the batch may hold several tenants.
+    Trace.objects.unscoped().bulk_create(traces)
+
+
+class Background:
+    def __init__(self, *, flush_seconds: float, batch_size: int = 200) -> None:
+        self.flush_seconds = flush_seconds
+        self.batch_size = batch_size
+        self._tasks: set[asyncio.Task] = set()
+        self._traces: list[Trace] = []
+        self._flusher: asyncio.Task | None = None
+
+    def spawn(self, coroutine: Coroutine) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("gateway bookkeeping failed", exc_info=task.exception())
+
+    async def add_trace(self, trace: Trace) -> None:
+        if self.flush_seconds <= 0:
+            await sync_to_async(_insert_traces, thread_sensitive=True)([trace])
+            return
+        self._traces.append(trace)
+        if len(self._traces) >= self.batch_size:
+            await self.flush_traces()
+        elif self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self.flush_seconds)
+        self._flusher = None
+        await self.flush_traces()
+
+    async def flush_traces(self) -> None:
+        batch, self._traces = self._traces, []
+        if batch:
+            await sync_to_async(_insert_traces, thread_sensitive=True)(batch)
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self._flusher is not None:
+            self._flusher.cancel()
+            self._flusher = None
+        await self.flush_traces()

@@ -1,0 +1,586 @@
+"""One gateway call from request to trace.
+
+    limits -> redaction -> routing -> rate limits -> budget reservation
+      -> attempts (retry with backoff and jitter, fallback along the chain, circuit breakers)
+      -> settle cost, reconcile tokens, alerts -> trace
+
+Non-streamed and streamed calls share one attempt loop: a non-streamed attempt
+is turned into the same events a stream produces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
+
+from asgiref.sync import sync_to_async
+
+from common.money import micros_to_units
+from gateway import tracing
+from gateway.budgets import windows as budget_windows
+from gateway.cache import CacheScope, cache_lookup, cache_store, request_context_digest, request_text_for
+from gateway.catalog import ModelEntry, TenantCatalog, cached_catalog, load_catalog
+from gateway.limits import Bucket, BudgetExceeded, CircuitState, RateLimited, RequestExceedsCapacity
+from gateway.providers import build_provider
+from gateway.providers.base import ChatRequest, Message, ProviderError, StreamEvent, StreamEventKind, Usage
+from gateway.redaction import Redaction, redact, restore
+from gateway.resilience import NextModel, Retry, Stop, decide, timeouts_for
+from gateway.routing import Candidate, NoRouteError, RoutePolicy, RouteRequest, RoutingDecision, route
+from gateway.runtime import Runtime
+from gateway.tokens import estimate_prompt_tokens, estimate_text_tokens, max_prompt_tokens
+from gateway.types import GatewayError, GatewayRequest, GatewayResponse, GatewayStreamEvent
+
+logger = logging.getLogger("maestro.gateway")
+
+
+def _db(function):
+    """Run an ORM function from async code on Django's one sync thread (same connection as the caller)."""
+    return sync_to_async(function, thread_sensitive=True)
+
+
+@dataclass
+class AttemptRecord:
+    model: str
+    status: str  # "ok", an ErrorKind, or "skipped"
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    error: str = ""
+    waited_s: float = 0.0
+
+
+class Call:
+    """The state of one call; `events()` drives it and yields gateway stream events."""
+
+    def __init__(self, request: GatewayRequest, runtime: Runtime, *, stream: bool) -> None:
+        self.request = request
+        self.runtime = runtime
+        self.config = runtime.config
+        self.stream = stream
+        self.started = time.perf_counter()
+        self.attempts: list[AttemptRecord] = []
+        self.redaction = Redaction(text="")
+        self.outgoing: list[Message] = request.messages
+        self.decision: RoutingDecision | None = None
+        self.windows: list[budget_windows.ActiveWindow] = []
+        self.reservation_id: str | None = None
+        self.granted_micros: int | None = None
+        self.spent_micros = 0
+        self.charged_tokens = 0
+        self.buckets: list[Bucket] = []
+        self.text = ""
+        self.ttft: float | None = None
+        self.final_model: ModelEntry | None = None
+        self.usage: Usage | None = None
+        self.finish_reason: str | None = None
+        self.circuits: dict = {}
+        self.success_health: tuple | None = None
+        self.cache_scope: CacheScope | None = None
+        self.cache_lookup = None
+        self.cached_text: str | None = None
+        self.cache_hit_alias = ""
+        self.raw_answer = ""  # the provider's text before restoring redacted values: what the cache keeps
+
+    # ---- preparation ------------------------------------------------------------------------
+    async def prepare(self) -> None:
+        catalog = cached_catalog(self.request.tenant.pk)  # no thread hop when fresh
+        self.catalog: TenantCatalog = catalog or await _db(load_catalog)(self.request.tenant)
+        self._check_input()
+        if self.catalog.policy.redact_prompts:
+            self._redact_outgoing()
+        self.prompt_tokens = estimate_prompt_tokens(self.outgoing)
+        self.prompt_tokens_bound = max_prompt_tokens(self.outgoing)
+        self.max_tokens = self.request.max_tokens or self.config.default_max_tokens
+        if await self._look_in_cache():
+            return
+        await self._route()
+        await self._take_rate_limits()
+        await self._reserve_budget()
+
+    # ---- semantic cache ---------------------------------------------------------------------------
+    async def _look_in_cache(self) -> bool:
+        """Serve an earlier answer to the same request (same tenant and scope) at zero cost."""
+        if not self.request.cacheable:
+            return False
+        self.cache_scope = CacheScope(
+            tenant_id=self.catalog.tenant_id,
+            purpose=self.request.purpose,
+            prompt_version_id=self.request.prompt_version_id,
+            model_class=self.request.model or "",
+            author_id=self.request.author_id,
+            profile_version=self.request.profile_version,
+            context_digest=request_context_digest(
+                self.outgoing,
+                redaction_mapping=self.redaction.mapping,
+                max_tokens=self.max_tokens,
+                temperature=self.request.temperature,
+            ),
+        )
+        self.cache_text = request_text_for(self.outgoing)
+        self.cache_lookup = await _db(cache_lookup)(scope=self.cache_scope, request_text=self.cache_text)
+        if not self.cache_lookup:
+            return False
+        hit = self.cache_lookup.hit
+        self.cached_text = restore(hit.response_text, self.redaction.mapping)
+        self.usage = Usage(hit.input_tokens, hit.output_tokens)
+        self.cache_hit_alias = hit.model_alias
+        return True
+
+    def _check_input(self) -> None:
+        size = sum(len(m.content) for m in self.request.messages)
+        limit = self.catalog.policy.max_prompt_chars
+        if size > limit:
+            raise GatewayError(
+                "input_too_large",
+                f"The prompt has {size} characters; this tenant allows at most {limit}.",
+                http_status=413,
+                details={"limit": limit, "size": size},
+            )
+        if not self.request.messages:
+            raise GatewayError("bad_request", "A call needs at least one message.", http_status=400)
+
+    def _redact_outgoing(self) -> None:
+        mapping: dict[str, str] = {}
+        outgoing = []
+        for message in self.request.messages:
+            result = redact(message.content, mapping=mapping)
+            mapping = result.mapping
+            outgoing.append(Message(role=message.role, content=result.text))
+        self.outgoing = outgoing
+        self.redaction = Redaction(text="", mapping=mapping)
+
+    async def _route(self) -> None:
+        keys = [_model_key(m) for m in self.catalog.models]
+        health, circuits = await self.runtime.model_states(keys)
+        self.circuits = circuits
+        candidates = [
+            _candidate(model, snapshot, circuits.get(_model_key(model)))
+            for model, snapshot in zip(self.catalog.models, health, strict=True)
+        ]
+        self.windows = budget_windows.windows_for_call(
+            self.catalog, user_id=self.request.user_id, author_id=self.request.author_id
+        )
+        policy = RoutePolicy(
+            allowed_aliases=self.catalog.policy.allowed_aliases,
+            preference=self.catalog.policy.preference,
+            default_tiers=self.catalog.policy.default_tiers,
+            budget_left_fraction=await self._budget_left_fraction(),
+            chains=self.catalog.policy.fallback_chains,
+        )
+        user_text = " ".join(m.content for m in self.outgoing if m.role == "user")[-4000:]
+        route_request = RouteRequest(
+            purpose=self.request.purpose,
+            prompt_tokens=self.prompt_tokens,
+            min_output_tokens=min(self.config.min_output_tokens, self.max_tokens),
+            requested=self.request.model,
+            complexity=self.request.complexity,
+            text=user_text,
+        )
+        try:
+            self.decision = route(route_request, candidates, policy)
+        except NoRouteError as exc:
+            raise GatewayError(
+                "no_model_available", str(exc), http_status=503, details={"excluded": exc.excluded}
+            ) from exc
+        self.health_by_alias = {c.alias: s for c, s in zip(self.catalog.models, health, strict=True)}
+
+    async def _budget_left_fraction(self) -> float | None:
+        if not self.windows:
+            return None
+        usage = await self.runtime.ledger.usage([w.window for w in self.windows])
+        fractions = [
+            max(0.0, 1 - (u.spent_micros + u.reserved_micros) / u.limit_micros) if u.limit_micros else 0.0
+            for u in usage
+        ]
+        return min(fractions)
+
+    async def _take_rate_limits(self) -> None:
+        policy = self.catalog.policy
+        tenant_id = self.catalog.tenant_id
+        self.charged_tokens = self.prompt_tokens + self.max_tokens
+        specs = [
+            (f"rl:tenant:{tenant_id}:tpm", policy.tokens_per_minute, "tenant tokens per minute", True),
+            (f"rl:tenant:{tenant_id}:rpm", policy.requests_per_minute, "tenant requests per minute", False),
+        ]
+        if self.request.api_key_id:
+            key_id = self.request.api_key_id
+            specs += [
+                (
+                    f"rl:key:{key_id}:tpm",
+                    self.request.api_key_tokens_per_minute,
+                    "API key tokens per minute",
+                    True,
+                ),
+                (
+                    f"rl:key:{key_id}:rpm",
+                    self.request.api_key_requests_per_minute,
+                    "API key requests per minute",
+                    False,
+                ),
+            ]
+        buckets, costs = [], {}
+        for key, per_minute, label, counts_tokens in specs:
+            if per_minute <= 0:
+                continue
+            bucket = Bucket(key=key, capacity=per_minute, refill_per_second=per_minute / 60, label=label)
+            buckets.append(bucket)
+            costs[key] = self.charged_tokens if counts_tokens else 1
+        try:
+            await self.runtime.limiter.acquire(buckets, costs)
+        except RateLimited as exc:
+            raise GatewayError(
+                "rate_limited",
+                f"Rate limit reached ({exc.bucket_label}); retry in {exc.retry_after_seconds:.1f}s.",
+                http_status=429,
+                retry_after=exc.retry_after_seconds,
+                details={"limit": exc.bucket_label},
+            ) from exc
+        except RequestExceedsCapacity as exc:
+            raise GatewayError(
+                "input_too_large",
+                f"This call needs {exc.requested} tokens but the {exc.bucket_label} limit is {exc.capacity}: "
+                "it could never pass. Lower max_tokens or shorten the prompt.",
+                http_status=413,
+                details={"limit": exc.bucket_label},
+            ) from exc
+        self.buckets = [b for b in buckets if b.key.endswith(":tpm")]
+
+    async def _reserve_budget(self) -> None:
+        if not self.windows:
+            return
+        first = self.catalog.model(self.decision.chain[0].alias)
+        max_tokens = min(self.max_tokens, first.max_output_tokens)
+        # The input is reserved at its upper bound: a reservation the actual cost can overrun is no limit.
+        wanted = first.cost_micros(self.prompt_tokens_bound, max_tokens)
+        minimum = first.cost_micros(self.prompt_tokens_bound, min(self.config.min_output_tokens, max_tokens))
+        self.reservation_id = str(self.request.call_id)
+        try:
+            grant = await self.runtime.ledger.reserve(
+                self.reservation_id,
+                [w.window for w in self.windows],
+                wanted_micros=wanted,
+                minimum_micros=minimum,
+                ttl_seconds=self.config.reservation_ttl_seconds,
+            )
+        except BudgetExceeded as exc:
+            self.reservation_id = None
+            raise GatewayError(
+                "budget_exceeded",
+                f"The {exc.window_label} is used up ({micros_to_units(exc.spent_micros):.4f} of "
+                f"{micros_to_units(exc.limit_micros):.4f}); it resets at {exc.resets_at.isoformat()}.",
+                http_status=402,
+                details={"limit": exc.window_label, "resets_at": exc.resets_at.isoformat()},
+            ) from exc
+        self.granted_micros = grant.granted_micros
+        if grant.clamped:
+            self.decision.reasons.append(
+                f"budget nearly used up: output limited to what {grant.granted_micros} micros buy"
+            )
+
+    # ---- attempts ---------------------------------------------------------------------------
+    def _max_tokens_for(self, model: ModelEntry) -> int:
+        max_tokens = min(self.max_tokens, model.max_output_tokens)
+        if self.granted_micros is not None:
+            left = self.granted_micros - self.spent_micros
+            affordable = model.affordable_output_tokens(left, self.prompt_tokens_bound)
+            max_tokens = min(max_tokens, affordable)
+        return max_tokens
+
+    def _skip_reason(
+        self, model: ModelEntry, last: NextModel | None, failed: ModelEntry | None
+    ) -> str | None:
+        if last and failed and last.needs_larger_context and model.context_window <= failed.context_window:
+            return "context window not larger than the one that refused the prompt"
+        if last and failed and last.needs_other_provider and model.provider_id == failed.provider_id:
+            return "same provider as the one that refused the credential"
+        if self._max_tokens_for(model) < min(self.config.min_output_tokens, self.max_tokens):
+            return "budget reservation cannot pay for this model"
+        return None
+
+    async def events(self) -> AsyncIterator[GatewayStreamEvent]:
+        if self.cached_text is not None:
+            self.text = self.cached_text
+            self.ttft = time.perf_counter() - self.started
+            yield GatewayStreamEvent(kind="delta", text=self.cached_text)
+            yield GatewayStreamEvent(kind="done", response=self.response())
+            return
+        last_action: NextModel | None = None
+        failed: ModelEntry | None = None
+        for candidate in self.decision.chain:
+            model = self.catalog.model(candidate.alias)
+            reason = self._skip_reason(model, last_action, failed)
+            if reason is None and not await self._circuit_allows(model):
+                reason = "circuit open"
+            if reason:
+                self.attempts.append(AttemptRecord(model=model.alias, status="skipped", error=reason))
+                continue
+            outcome = None
+            async for item in self._attempts_on(model):
+                if isinstance(item, GatewayStreamEvent):
+                    yield item
+                else:
+                    outcome = item
+            if outcome is None:  # success: the final event was yielded
+                return
+            last_action, failed = outcome, model
+        raise GatewayError(
+            "all_models_failed",
+            "Every model in the routing chain failed or was unavailable; see the trace for each attempt.",
+            http_status=503,
+        )
+
+    async def _circuit_allows(self, model: ModelEntry) -> bool:
+        key = _model_key(model)
+        if self.circuits.get(key) == CircuitState.CLOSED:
+            return True  # closed a moment ago: allow() would say yes without changing anything
+        return await self.runtime.breaker.allow(key)
+
+    async def _attempts_on(self, model: ModelEntry):
+        """Yield stream events of successful output; yield a NextModel as the last item on giving up."""
+        retries = 0
+        while True:
+            emitted = False
+            try:
+                async for event in self._one_attempt(model):
+                    emitted = emitted or event.kind == "delta"
+                    yield event
+                return
+            except ProviderError as error:
+                if emitted or self.text:
+                    self.text = ""
+                    yield GatewayStreamEvent(kind="restart", reason=f"{model.alias}: {error.kind}")
+                action = decide(error, retries, self.config.retry, self.runtime.rng)
+                if isinstance(action, Stop):
+                    code = "content_refused" if error.kind == "content_refused" else "provider_rejected"
+                    raise GatewayError(code, f"{model.alias}: {action.reason}", http_status=422) from error
+                if isinstance(action, NextModel):
+                    yield action
+                    return
+                if not isinstance(action, Retry):  # pragma: no cover - decide() returns one of three
+                    raise TypeError(f"unexpected retry decision {action!r}") from error
+                self.attempts[-1].waited_s = round(action.delay, 3)
+                await asyncio.sleep(action.delay)
+                retries += 1
+
+    async def _one_attempt(self, model: ModelEntry) -> AsyncIterator[GatewayStreamEvent]:
+        provider = build_provider(self.catalog.providers[model.provider_id], self.runtime.http)
+        max_tokens = self._max_tokens_for(model)
+        snapshot = self.health_by_alias.get(model.alias)
+        timeouts = timeouts_for(
+            self.config.timeouts,
+            max_tokens=max_tokens,
+            stream=self.stream,
+            tokens_per_second=getattr(snapshot, "tokens_per_second_ewma", None),
+            ttft_s=getattr(snapshot, "ttft_ewma_s", None),
+        )
+        chat = ChatRequest(
+            model=model.model_name,
+            messages=self.outgoing,
+            max_tokens=max_tokens,
+            temperature=self.request.temperature,
+        )
+        record = AttemptRecord(model=model.alias, status="started")
+        self.attempts.append(record)
+        started = time.perf_counter()
+        restorer = _Restorer(self.redaction.mapping)
+        partial = ""
+        usage = None
+        try:
+            async for event in self._provider_events(provider, chat, timeouts):
+                if event.kind == StreamEventKind.DELTA:
+                    if record.ttft_ms is None:
+                        record.ttft_ms = (time.perf_counter() - started) * 1000
+                        self.ttft = self.ttft or (time.perf_counter() - self.started)
+                    partial += event.text
+                    visible = restorer.feed(event.text)
+                    if visible:
+                        self.text += visible
+                        yield GatewayStreamEvent(kind="delta", text=visible)
+                elif event.kind == StreamEventKind.USAGE:
+                    usage = event.usage
+                elif event.kind == StreamEventKind.DONE:
+                    self.finish_reason = event.finish_reason
+        except ProviderError as error:
+            await self._attempt_failed(model, record, started, error, partial or error.partial_text)
+            raise
+        tail = restorer.flush()
+        if tail:
+            self.text += tail
+            yield GatewayStreamEvent(kind="delta", text=tail)
+        self.raw_answer = partial
+        await self._attempt_succeeded(model, record, started, usage, partial)
+        yield GatewayStreamEvent(kind="done", response=self.response())
+
+    async def _provider_events(self, provider, chat: ChatRequest, timeouts) -> AsyncIterator[StreamEvent]:
+        if self.stream:
+            async for event in provider.stream(chat, timeouts):
+                yield event
+            return
+        result = await provider.complete(chat, timeouts)
+        yield StreamEvent(kind=StreamEventKind.DELTA, text=result.text)
+        if result.usage is not None:
+            yield StreamEvent(kind=StreamEventKind.USAGE, usage=result.usage)
+        yield StreamEvent(kind=StreamEventKind.DONE, finish_reason=result.finish_reason)
+
+    async def _attempt_failed(self, model, record, started, error: ProviderError, partial: str) -> None:
+        record.status = str(error.kind)
+        record.error = error.message[:500]
+        record.latency_ms = round((time.perf_counter() - started) * 1000, 2)
+        if partial:  # the provider generated (and will bill) this much before failing
+            self.spent_micros += model.cost_micros(self.prompt_tokens, estimate_text_tokens(partial))
+        key = _model_key(model)
+        await self.runtime.health.record(key, ok=False, latency_s=record.latency_ms / 1000)
+        if error.retryable and error.kind != "rate_limited":
+            await self.runtime.breaker.record_failure(key)
+            self.runtime.forget_state(key)
+            self.circuits.pop(key, None)
+
+    async def _attempt_succeeded(self, model, record, started, usage: Usage | None, raw_text: str) -> None:
+        elapsed = time.perf_counter() - started
+        record.status = "ok"
+        record.latency_ms = round(elapsed * 1000, 2)
+        if usage is None:
+            usage = Usage(self.prompt_tokens, estimate_text_tokens(raw_text), estimated=True)
+        self.usage = usage
+        self.final_model = model
+        self.spent_micros += model.cost_micros(usage.input_tokens, usage.output_tokens)
+        ttft_s = record.ttft_ms / 1000 if record.ttft_ms is not None and self.stream else None
+        self.success_health = (_model_key(model), elapsed, ttft_s, usage.output_tokens)
+
+    # ---- completion -------------------------------------------------------------------------
+    def response(self) -> GatewayResponse:
+        usage = self.usage or Usage(0, 0)
+        return GatewayResponse(
+            call_id=self.request.call_id,
+            text=self.text,
+            model=self.final_model.alias if self.final_model else self.cache_hit_alias,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            usage_estimated=usage.estimated,
+            cost=micros_to_units(self.spent_micros),
+            latency_ms=round((time.perf_counter() - self.started) * 1000, 2),
+            ttft_ms=round(self.ttft * 1000, 2) if self.ttft is not None else None,
+            finish_reason=self.finish_reason,
+            cache_hit=self.cached_text is not None,
+            routing=self.routing_record(),
+        )
+
+    def routing_record(self) -> dict:
+        record = self.decision.as_dict() if self.decision else {}
+        if self.cache_lookup is not None:
+            record["cache"] = self.cache_lookup.trace_record()
+        return record
+
+    async def finish(self, error: GatewayError | None) -> None:
+        """Settle money and tokens, record health and write the trace, whatever happened; in the
+        background, so the caller has its answer first (see background.py)."""
+        trace = tracing.build_trace(self, error)
+        self.runtime.background.spawn(self._bookkeeping(trace))
+
+    async def _bookkeeping(self, trace) -> None:
+        try:
+            await self._settle_budget()
+            await self._reconcile_tokens()
+            await self._store_in_cache()
+            if self.success_health is not None:
+                key, elapsed, ttft_s, output_tokens = self.success_health
+                await self.runtime.health.record(
+                    key, ok=True, latency_s=elapsed, ttft_s=ttft_s, output_tokens=output_tokens
+                )
+                await self.runtime.breaker.record_success(key)
+        finally:
+            await self.runtime.background.add_trace(trace)
+
+    async def _settle_budget(self) -> None:
+        if self.reservation_id is None:
+            return
+        if self.spent_micros == 0:
+            await self.runtime.ledger.release(self.reservation_id)
+            return
+        spends = await self.runtime.ledger.settle(self.reservation_id, self.spent_micros)
+        by_key = {w.window.key: w for w in self.windows}
+        for spend in spends:
+            active = by_key.get(spend.key)
+            if active and spend.spent_before_micros is not None:
+                await _db(budget_windows.record_crossings)(
+                    self.request.tenant, active, spend.spent_before_micros, spend.spent_micros
+                )
+
+    async def _store_in_cache(self) -> None:
+        if self.cache_scope is None or self.cached_text is not None or self.final_model is None:
+            return
+        if self.finish_reason not in (None, "stop") or not self.raw_answer:
+            return  # never cache a truncated answer
+        await _db(cache_store)(
+            scope=self.cache_scope,
+            request_text=self.cache_text,
+            response_text=self.raw_answer,
+            model_alias=self.final_model.alias,
+            input_tokens=self.usage.input_tokens,
+            output_tokens=self.usage.output_tokens,
+            cost_micros=self.spent_micros,
+            embedding=self.cache_lookup.embedding if self.cache_lookup else None,
+        )
+
+    async def _reconcile_tokens(self) -> None:
+        if not self.buckets:
+            return
+        used = (self.usage.input_tokens + self.usage.output_tokens) if self.usage else 0
+        delta = used - self.charged_tokens  # negative: give back what the estimate over-took
+        if delta:
+            for bucket in self.buckets:
+                await self.runtime.limiter.adjust(bucket, delta)
+
+    def attempts_record(self) -> list[dict]:
+        return [asdict(a) for a in self.attempts]
+
+
+class _Restorer:
+    """Puts redacted values back into streamed text, holding back a placeholder split across chunks."""
+
+    def __init__(self, mapping: dict[str, str]) -> None:
+        self.mapping = mapping
+        self.pending = ""
+
+    def feed(self, text: str) -> str:
+        if not self.mapping:
+            return text
+        self.pending += text
+        cut = self.pending.rfind("[")
+        if cut != -1 and "]" not in self.pending[cut:] and len(self.pending) - cut < 24:
+            ready, self.pending = self.pending[:cut], self.pending[cut:]
+        else:
+            ready, self.pending = self.pending, ""
+        return self._restore(ready)
+
+    def flush(self) -> str:
+        ready, self.pending = self.pending, ""
+        return self._restore(ready)
+
+    def _restore(self, text: str) -> str:
+        for placeholder, original in self.mapping.items():
+            text = text.replace(placeholder, original)
+        return text
+
+
+def _model_key(model) -> str:
+    return f"model:{model.id}"
+
+
+def _candidate(model: ModelEntry, snapshot, circuit) -> Candidate:
+    return Candidate(
+        model_id=model.id,
+        alias=model.alias,
+        provider_id=model.provider_id,
+        provider_name=model.provider_name,
+        tier=model.tier,
+        input_price_per_mtok=model.input_price_per_mtok,
+        output_price_per_mtok=model.output_price_per_mtok,
+        context_window=model.context_window,
+        max_output_tokens=model.max_output_tokens,
+        circuit_open=circuit == CircuitState.OPEN,
+        error_rate=getattr(snapshot, "error_rate", 0.0) or 0.0,
+        latency_s=getattr(snapshot, "latency_ewma_s", None),
+    )

@@ -1,0 +1,25 @@
+"""The gateway's shared state in Redis: rate limits, circuit breakers and model health.
+
+Each primitive is plain async Python over a `redis.asyncio.Redis` the caller passes in, with every
+check-and-update done in one Lua script, so all gateway processes see one truth. Times come from
+the Redis server's clock, never the process's.
+"""
+
+from .circuit import CircuitBreaker, CircuitState
+from .errors import BudgetExceeded, LimitError, RateLimited, RequestExceedsCapacity, UnknownReservation
+from .health import HealthSnapshot, ModelHealth
+from .rate_limit import Bucket, TokenBucketLimiter
+
+__all__ = [
+    "Bucket",
+    "BudgetExceeded",
+    "CircuitBreaker",
+    "CircuitState",
+    "HealthSnapshot",
+    "LimitError",
+    "ModelHealth",
+    "RateLimited",
+    "RequestExceedsCapacity",
+    "TokenBucketLimiter",
+    "UnknownReservation",
+]

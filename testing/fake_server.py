@@ -1,0 +1,332 @@
+"""The fake provider's server side: scripted behaviours, recorded requests, and the two chat APIs.
+
+Everything here runs on the server's own event loop (a background thread or a subprocess); the
+test process scripts it through the `/_fake/...` control endpoints, so both ways work the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import defaultdict, deque
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from testing.fake_http import ConnectionStats, HttpRequest, HttpServer, Responder
+from testing.fake_wire import ERRORS, AnthropicWire, OpenAIWire, Reply
+
+LOREM_TEXT = (
+    "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore "
+    "et dolore magna aliqua ut enim ad minim veniam quis nostrud exercitation ullamco laboris nisi"
+)
+LOREM = LOREM_TEXT.split()
+DEFAULT_MODELS = ("fake-model",)
+
+
+@dataclass
+class Behaviour:
+    """What the fake does with one request. Times are seconds; every field is JSON-friendly.
+
+    The reply is `text` if given, else `output_tokens` words of lorem ipsum, else "Echo: " and the
+    last user message. One token is one whitespace-separated word and one stream chunk; the reply is
+    cut at the request's max_tokens (finish reason "length"). Input tokens: words in all messages.
+    """
+
+    headers_delay: float = 0.0  # before the response headers, for every kind of answer
+    first_token_delay: float = 0.0  # streams: headers -> first token; non-streamed: added before headers
+    tokens_per_second: float | None = None  # None: as fast as possible
+    text: str | None = None
+    output_tokens: int | None = None
+    input_tokens: int | None = None  # report this instead of the word count
+    error: str | None = None  # a key of fake_wire.ERRORS: answered with that status and body
+    retry_after: str | None = None  # Retry-After header sent with the error (seconds or an HTTP date)
+    retry_after_ms: int | None = None  # retry-after-ms header sent with the error
+    error_after_chunks: int | None = None  # streams: send `error` as an in-stream event after N tokens
+    hang: bool = False  # never answer; the connection stays open until the client gives up
+    hang_after_chunks: int | None = None  # streams: stop sending after N tokens, keep the connection
+    cut_after_chunks: int | None = None  # streams: close the connection mid-body after N tokens
+    end_marker: bool = True  # False: finish the HTTP body cleanly but leave out [DONE] / message_stop
+    include_usage: bool = True  # False: no usage in the answer (the usage chunk is omitted)
+    refusal: bool = False  # finish_reason "content_filter" / stop_reason "refusal" (no text unless `text`)
+    finish_reason: str | None = None  # override "stop"/"length"
+
+    def __post_init__(self) -> None:
+        if self.error is not None and self.error not in ERRORS:
+            raise ValueError(f"unknown fake error {self.error!r}; known: {', '.join(sorted(ERRORS))}")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Behaviour:
+        known = {field.name for field in fields(cls)}
+        return cls(**{name: value for name, value in data.items() if name in known})
+
+
+class Script:
+    """Behaviours per model name (None: any model): one-shots first-in first-out, then a standing one.
+
+    Lookup order: the model's one-shots, its standing behaviour, then the default one-shots and the
+    default standing behaviour, then `Behaviour()`.
+    """
+
+    def __init__(self) -> None:
+        self.once: defaultdict[str | None, deque[Behaviour]] = defaultdict(deque)
+        self.standing: dict[str | None, Behaviour] = {}
+
+    def next_for(self, model: str) -> Behaviour:
+        if self.once[model]:
+            return self.once[model].popleft()
+        if model in self.standing:
+            return self.standing[model]
+        if self.once[None]:
+            return self.once[None].popleft()
+        return self.standing.get(None) or Behaviour()
+
+    def models(self) -> set[str]:
+        return {name for name in (*self.once, *self.standing) if name}
+
+
+def _text_of(content: Any) -> str:
+    """Message content as text: a string, or a list of parts with "text" (both APIs allow parts)."""
+    if isinstance(content, list):
+        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return str(content or "")
+
+
+def _count_input_words(body: dict[str, Any]) -> int:
+    texts = [_text_of(message.get("content")) for message in body.get("messages") or []]
+    texts.append(_text_of(body.get("system")))
+    return sum(len(text.split()) for text in texts)
+
+
+def _reply_words(behaviour: Behaviour, body: dict[str, Any]) -> list[str]:
+    if behaviour.text is not None:
+        return behaviour.text.split()
+    if behaviour.refusal:
+        return []
+    if behaviour.output_tokens is not None:
+        return [LOREM[index % len(LOREM)] for index in range(behaviour.output_tokens)]
+    users = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
+    return ["Echo:", *_text_of(users[-1].get("content") if users else "").split()]
+
+
+def plan_reply(behaviour: Behaviour, body: dict[str, Any], reply_id: str, *, streaming_usage: bool) -> Reply:
+    words = _reply_words(behaviour, body)
+    max_tokens = body.get("max_tokens")
+    finish_reason = "content_filter" if behaviour.refusal else "stop"
+    if isinstance(max_tokens, int) and len(words) > max_tokens:
+        words, finish_reason = words[:max_tokens], "length"
+    tokens = tuple(word + " " for word in words[:-1]) + tuple(words[-1:])
+    return Reply(
+        id=reply_id,
+        model=str(body.get("model") or ""),
+        tokens=tokens,
+        input_tokens=behaviour.input_tokens
+        if behaviour.input_tokens is not None
+        else _count_input_words(body),
+        finish_reason=behaviour.finish_reason or finish_reason,
+        include_usage=behaviour.include_usage and streaming_usage,
+    )
+
+
+def _wants_stream_usage(body: dict[str, Any], wire: OpenAIWire | AnthropicWire) -> bool:
+    """OpenAI sends the usage chunk only when asked; Anthropic always reports usage."""
+    if not body.get("stream") or isinstance(wire, AnthropicWire):
+        return True
+    return bool((body.get("stream_options") or {}).get("include_usage"))
+
+
+def _api_key(request: HttpRequest) -> str:
+    return request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix(
+        "Bearer "
+    )
+
+
+class FakeApp:
+    """Routes requests: the chat APIs (under any prefix, so Azure-style URLs work) and `/_fake/` control."""
+
+    def __init__(self, server_stats: ConnectionStats, max_recorded: int = 10_000) -> None:
+        self.script = Script()
+        self.recorded: deque[dict[str, Any]] = deque(maxlen=max_recorded)
+        self.server_stats = server_stats
+        self._ids = itertools.count(1)
+
+    async def __call__(self, request: HttpRequest, responder: Responder) -> None:
+        if request.path.startswith("/_fake/"):
+            await self._control(request, responder)
+        elif request.method == "POST" and request.path.endswith("/chat/completions"):
+            await self._chat(request, responder, OpenAIWire())
+        elif request.method == "POST" and request.path.endswith("/messages"):
+            await self._chat(request, responder, AnthropicWire())
+        elif request.method == "GET" and request.path.endswith("/models"):
+            await responder.send_json(200, self._models())
+        else:
+            await responder.send_json(
+                404, {"error": {"message": f"no route {request.path}", "type": "not_found"}}
+            )
+
+    def _models(self) -> dict[str, Any]:
+        names = sorted(self.script.models() | set(DEFAULT_MODELS))
+        return {
+            "object": "list",
+            "data": [{"id": name, "object": "model", "owned_by": "fake"} for name in names],
+        }
+
+    async def _control(self, request: HttpRequest, responder: Responder) -> None:
+        action = request.path.removeprefix("/_fake/")
+        if action == "script":
+            self._apply_script(request.json())
+        elif action == "reset":
+            self.script = Script()
+            self.recorded.clear()
+        elif action == "requests":
+            await responder.send_json(200, list(self.recorded))
+            return
+        elif action == "stats":
+            await responder.send_json(200, asdict(self.server_stats))
+            return
+        else:
+            await responder.send_json(404, {"error": f"unknown control action {action!r}"})
+            return
+        await responder.send_json(200, {"ok": True})
+
+    def _apply_script(self, data: dict[str, Any]) -> None:
+        model = data.get("model")
+        self.script.once[model].extend(Behaviour.from_json(item) for item in data.get("once") or [])
+        if data.get("standing") is not None:
+            self.script.standing[model] = Behaviour.from_json(data["standing"])
+
+    def _record(self, request: HttpRequest, body: Any) -> None:
+        model = body.get("model") if isinstance(body, dict) else None
+        self.recorded.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": request.query,
+                "model": model,
+                "headers": request.headers,
+                "body": body,
+                "received_at": time.time(),
+            }
+        )
+
+    async def _chat(
+        self, request: HttpRequest, responder: Responder, wire: OpenAIWire | AnthropicWire
+    ) -> None:
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        self._record(request, body)
+        if not isinstance(body, dict):
+            await responder.send_json(400, wire.error_body(ERRORS["bad_request"], ""))
+            return
+        behaviour = self.script.next_for(str(body.get("model") or ""))
+        await ReplyPlayer(request, responder, wire, behaviour, body, f"fake-{next(self._ids)}").play()
+
+
+class ReplyPlayer:
+    """Plays one behaviour for one chat request."""
+
+    def __init__(
+        self,
+        request: HttpRequest,
+        responder: Responder,
+        wire: OpenAIWire | AnthropicWire,
+        behaviour: Behaviour,
+        body: dict[str, Any],
+        reply_id: str,
+    ) -> None:
+        self.request = request
+        self.responder = responder
+        self.wire = wire
+        self.behaviour = behaviour
+        self.body = body
+        self.reply = plan_reply(behaviour, body, reply_id, streaming_usage=_wants_stream_usage(body, wire))
+
+    async def play(self) -> None:
+        behaviour = self.behaviour
+        if behaviour.hang:
+            await self.responder.wait_for_disconnect()
+            return
+        await asyncio.sleep(behaviour.headers_delay)
+        if behaviour.error is not None and behaviour.error_after_chunks is None:
+            await self._send_error()
+        elif self.body.get("stream"):
+            await self._stream()
+        else:
+            await asyncio.sleep(behaviour.first_token_delay + self._generation_seconds())
+            await self.responder.send_json(200, self.wire.completion(self.reply), self._headers())
+
+    def _headers(self) -> dict[str, str]:
+        return {self.wire.request_id_header: f"req-{self.reply.id}"}
+
+    def _generation_seconds(self) -> float:
+        tps = self.behaviour.tokens_per_second
+        return max(0, self.reply.output_tokens - 1) / tps if tps else 0.0
+
+    async def _send_error(self) -> None:
+        error = ERRORS[self.behaviour.error or "server_error"]
+        headers = self._headers()
+        if self.behaviour.retry_after is not None:
+            headers["retry-after"] = self.behaviour.retry_after
+        if self.behaviour.retry_after_ms is not None:
+            headers["retry-after-ms"] = str(self.behaviour.retry_after_ms)
+        await self.responder.send_json(
+            error.status, self.wire.error_body(error, _api_key(self.request)), headers
+        )
+
+    async def _stream(self) -> None:
+        headers = self._headers() | {"content-type": "text/event-stream", "cache-control": "no-cache"}
+        await self.responder.start_chunked(200, headers)
+        await self.responder.write_chunk(self.wire.stream_start(self.reply))
+        await asyncio.sleep(self.behaviour.first_token_delay)
+        tokens = self.reply.tokens
+        pace = _Pace(self.behaviour.tokens_per_second)
+        for index in range(len(tokens) + 1):
+            if await self._interrupted_at(index):
+                return
+            if index == len(tokens):
+                break
+            await pace.wait_for_token(index)
+            await self.responder.write_chunk(self.wire.stream_delta(self.reply, tokens[index]))
+        await self.responder.write_chunk(
+            self.wire.stream_end(self.reply, end_marker=self.behaviour.end_marker)
+        )
+        await self.responder.end_chunked()
+
+    async def _interrupted_at(self, sent_tokens: int) -> bool:
+        behaviour = self.behaviour
+        if behaviour.cut_after_chunks == sent_tokens:
+            await self.responder.close_abruptly()
+        elif behaviour.hang_after_chunks == sent_tokens:
+            await self.responder.wait_for_disconnect()
+        elif behaviour.error_after_chunks == sent_tokens:
+            error = ERRORS[behaviour.error or "server_error"]
+            await self.responder.write_chunk(self.wire.stream_error(error, _api_key(self.request)))
+            await self.responder.end_chunked()
+        else:
+            return False
+        return True
+
+
+class _Pace:
+    """Token i is due at first-token time + i / tokens_per_second: lateness of a busy event loop
+    does not add up over a long reply, so a thousand streams keep the configured speed."""
+
+    def __init__(self, tokens_per_second: float | None) -> None:
+        self.interval = 1 / tokens_per_second if tokens_per_second else 0.0
+        self.loop = asyncio.get_running_loop()
+        self.start = self.loop.time()
+
+    async def wait_for_token(self, index: int) -> None:
+        delay = self.start + index * self.interval - self.loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+def make_server(host: str = "127.0.0.1", port: int = 0, max_recorded: int = 10_000) -> HttpServer:
+    stats = ConnectionStats()
+    return HttpServer(FakeApp(stats, max_recorded=max_recorded), host=host, port=port, stats=stats)
