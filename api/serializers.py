@@ -3,12 +3,15 @@ only parse and validate: writes go through each app's services."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 from rest_framework import serializers
 
 from authors.models import Author, StyleProfile
-from gateway.models import Trace
+from gateway.models import Trace, TraceStatus
 from memories.models import Memory
-from orchestrator.models import FlowRun, StepRun
+from orchestrator.models import FlowRun, RunStatus, StepRun
 from prompts.models import ModelTier, PromptTemplate, PromptVersion, Purpose
 from reviews.models import Draft, DraftState
 
@@ -20,7 +23,8 @@ class AuthorSerializer(serializers.ModelSerializer):
         model = Author
         fields = ["id", "name", "headline", "audience", "language", "is_active", "created_at", "updated_at"]
         read_only_fields = ["id", "is_active", "created_at", "updated_at"]
-        extra_kwargs = {"name": {"validators": []}}  # uniqueness is the service's to say
+        # Uniqueness is the service's to say.
+        extra_kwargs: dict[str, dict[str, Any]] = {"name": {"validators": []}}
 
 
 class StyleProfileSerializer(serializers.ModelSerializer):
@@ -117,23 +121,29 @@ class PromptMessageInput(serializers.Serializer):
     content = serializers.CharField(max_length=60000)
 
 
-class PromptVersionInput(serializers.Serializer):
+class _PromptContentInput(serializers.Serializer):
+    """What a version is made of; the template and version inputs add their own fields."""
+
     messages = PromptMessageInput(many=True, allow_empty=False)
     variables = serializers.ListField(child=serializers.DictField(), default=list)
     tier = serializers.ChoiceField(choices=ModelTier.choices, default=ModelTier.STANDARD)
     temperature = serializers.DecimalField(
-        max_digits=3, decimal_places=2, min_value=0, max_value=2, default=0.7
+        max_digits=3, decimal_places=2, min_value=0, max_value=2, default=Decimal("0.70")
     )
     max_tokens = serializers.IntegerField(min_value=16, max_value=32000, default=800)
     change_note = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+
+
+class PromptVersionInput(_PromptContentInput):
     make_production = serializers.BooleanField(default=True)
 
 
-class PromptTemplateInput(PromptVersionInput):
+class PromptTemplateInput(_PromptContentInput):
+    """A new template's v1 is always production."""
+
     purpose = serializers.ChoiceField(choices=Purpose.choices)
     name = serializers.SlugField(max_length=60, default="default")
     description = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
-    make_production = None
 
 
 class PromptFilter(serializers.Serializer):
@@ -196,7 +206,7 @@ class GenerationInput(serializers.Serializer):
 
 
 class GenerationFilter(serializers.Serializer):
-    status = serializers.ChoiceField(choices=FlowRun._meta.get_field("status").choices, required=False)
+    status = serializers.ChoiceField(choices=RunStatus.choices, required=False)
     author = serializers.IntegerField(min_value=1, required=False)
 
 
@@ -267,7 +277,7 @@ class TraceDetailSerializer(TraceSerializer):
 class TraceFilter(serializers.Serializer):
     model = serializers.CharField(max_length=80, required=False)
     purpose = serializers.CharField(max_length=40, required=False)
-    status = serializers.ChoiceField(choices=Trace._meta.get_field("status").choices, required=False)
+    status = serializers.ChoiceField(choices=TraceStatus.choices, required=False)
     author = serializers.IntegerField(min_value=1, required=False)
     flow_run = serializers.IntegerField(min_value=1, required=False)
     from_ = serializers.DateTimeField(required=False)

@@ -14,13 +14,15 @@ import redis
 from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
+from common.redis import redis_client
+
 _local = threading.local()
 
 
 def _client() -> redis.Redis:
     client = getattr(_local, "client", None)
     if client is None:
-        client = _local.client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+        client = _local.client = redis_client()
     return client
 
 

@@ -4,14 +4,16 @@ from django.contrib import admin
 
 from authors.models import Author, StyleProfile
 
+PROFILE_FIELDS = ("version", "source", "tone", "created_by", "created_at")
+
 
 class StyleProfileInline(admin.TabularInline):
     """Versions are immutable: listed read-only; a new version is saved from the author's page."""
 
     model = StyleProfile
     extra = 0
-    fields = ["version", "source", "tone", "created_by", "created_at"]
-    readonly_fields = fields
+    fields = PROFILE_FIELDS
+    readonly_fields = PROFILE_FIELDS
     ordering = ["-version"]
     can_delete = False
     show_change_link = True

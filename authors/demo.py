@@ -5,6 +5,8 @@ Run by `seed_demo` inside each tenant's scope; safe to run again (an author that
 
 from __future__ import annotations
 
+from typing import Any, TypedDict
+
 from authors.models import Author, StyleProfile
 from authors.selectors import current_style_profile
 from authors.services import author_create, style_profile_save
@@ -54,7 +56,13 @@ RAFAEL_POSTS = [
     "Bom dia, e bora trabalhar. 💪",
 ]
 
-DEMO_AUTHORS = [
+
+class DemoAuthor(TypedDict):
+    author: dict[str, str]  # author_create's arguments
+    card: dict[str, Any]  # style_profile_save's style fields
+
+
+DEMO_AUTHORS: list[DemoAuthor] = [
     {
         "author": {
             "name": "Maya Chen",

@@ -98,10 +98,10 @@ class StyleCardForm(forms.Form):
     ]
 
     @classmethod
-    def initial_from(cls, card: dict[str, Any], *, source: str, base_version: int | None) -> dict:
+    def initial_from(cls, card: dict[str, Any], *, source: str, base_version: int | None) -> dict[str, Any]:
         """Form values from a card (a saved version's, or one a model extracted)."""
         formatting = dict(card.get("formatting") or {})
-        initial = {name: "\n".join(card.get(name) or []) for name in LIST_FIELDS}
+        initial: dict[str, Any] = {name: "\n".join(card.get(name) or []) for name in LIST_FIELDS}
         initial.update({key: formatting.pop(key, "") for key in FORMATTING_KEYS})
         notes = [formatting.pop("notes", "")] + [f"{key}: {value}" for key, value in formatting.items()]
         initial["formatting_notes"] = "\n".join(note for note in notes if note)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,9 +154,10 @@ def _string_list(value: Any) -> list[str] | None:
     if not isinstance(value, list):
         return None
     items = [_text(item) for item in value]
-    if any(item is None for item in items):
+    texts = [item for item in items if item is not None]
+    if len(texts) != len(items):
         return None
-    return clean_list(items)
+    return clean_list(texts)
 
 
 def clean_list(items: Iterable[str]) -> list[str]:
@@ -175,7 +176,8 @@ def _formatting_value(value: Any) -> str | None:
         return "yes" if value else "no"
     if isinstance(value, list):
         items = [_text(item) for item in value]
-        return None if any(item is None for item in items) else "; ".join(items)
+        texts = [item for item in items if item is not None]
+        return None if len(texts) != len(items) else "; ".join(texts)
     return _text(value)
 
 
@@ -185,7 +187,8 @@ def clean_formatting(value: Any) -> dict[str, str] | None:
         return {"notes": value.strip()[:MAX_TEXT_CHARS]} if value.strip() else {}
     if not isinstance(value, dict):
         return None
-    known, notes = {}, []
+    known: dict[str, str] = {}
+    notes: list[str] = []
     for raw_key, raw_value in value.items():
         key = FORMATTING_ALIASES.get(str(raw_key).strip().lower(), str(raw_key).strip().lower())
         text = _formatting_value(raw_value)
@@ -214,7 +217,10 @@ def parse_style_card(answer: str) -> ExtractedStyleCard:
         )
     card: dict[str, Any] = {"tone": "", **{name: [] for name in LIST_FIELDS}, "formatting": {}}
     warnings = []
-    checks = {"tone": (_text, "text"), "formatting": (clean_formatting, "an object of text values")}
+    checks: dict[str, tuple[Callable[[Any], object], str]] = {
+        "tone": (_text, "text"),
+        "formatting": (clean_formatting, "an object of text values"),
+    }
     checks.update(dict.fromkeys(LIST_FIELDS, (_string_list, "a list of text")))
     for name, (clean, expected) in checks.items():
         if name not in data or data[name] is None:

@@ -4,43 +4,37 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from authors import selectors, services
 from authors.forms import AuthorForm, SamplesForm, StyleCardForm
 from authors.models import StyleProfile
+from common.forms import add_validation_errors
 from tenants.access import tenant_view
+from tenants.http import TenantRequest
 from tenants.roles import Permission
 
 STYLE_FORM = "authors/style_form.html"
 
 
-def _add_errors(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for name, errors in exc.message_dict.items():
-            form.add_error(name if name in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
-
-
 @tenant_view()
 @require_GET
-def author_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def author_list(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     return render(request, "authors/list.html", {"authors": selectors.authors_with_versions()})
 
 
 @tenant_view(read=Permission.EDIT_CONTENT, write=Permission.EDIT_CONTENT)
 @require_http_methods(["GET", "POST"])
-def author_new(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def author_new(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     form = AuthorForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k != "is_active"}
         try:
             author = services.author_create(**data)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_validation_errors(form, exc)
         else:
             messages.success(request, f"{author.name} added. Next: their style card.")
             return redirect("authors:author_detail", tenant_slug=tenant_slug, author_id=author.pk)
@@ -49,7 +43,7 @@ def author_new(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 
 @tenant_view(read=Permission.EDIT_CONTENT, write=Permission.EDIT_CONTENT)
 @require_http_methods(["GET", "POST"])
-def author_edit(request: HttpRequest, tenant_slug: str, author_id: int) -> HttpResponse:
+def author_edit(request: TenantRequest, tenant_slug: str, author_id: int) -> HttpResponse:
     author = selectors.access_author(author_id=author_id)
     initial = {f: getattr(author, f) for f in ("name", "headline", "audience", "language", "is_active")}
     form = AuthorForm(request.POST or None, initial=initial)
@@ -57,7 +51,7 @@ def author_edit(request: HttpRequest, tenant_slug: str, author_id: int) -> HttpR
         try:
             services.author_update(author=author, **form.cleaned_data)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_validation_errors(form, exc)
         else:
             messages.success(request, f"{author.name} saved.")
             return redirect("authors:author_detail", tenant_slug=tenant_slug, author_id=author.pk)
@@ -66,7 +60,7 @@ def author_edit(request: HttpRequest, tenant_slug: str, author_id: int) -> HttpR
 
 @tenant_view()
 @require_GET
-def author_detail(request: HttpRequest, tenant_slug: str, author_id: int) -> HttpResponse:
+def author_detail(request: TenantRequest, tenant_slug: str, author_id: int) -> HttpResponse:
     author = selectors.access_author(author_id=author_id)
     history = list(selectors.style_profile_history(author=author))
     context = {"author": author, "profile": history[0] if history else None, "history": history}
@@ -75,7 +69,7 @@ def author_detail(request: HttpRequest, tenant_slug: str, author_id: int) -> Htt
 
 @tenant_view(read=Permission.EDIT_CONTENT, write=Permission.EDIT_CONTENT)
 @require_http_methods(["GET", "POST"])
-def style_edit(request: HttpRequest, tenant_slug: str, author_id: int) -> HttpResponse:
+def style_edit(request: TenantRequest, tenant_slug: str, author_id: int) -> HttpResponse:
     """The style card form; every save is a new version, whoever saved last."""
     author = selectors.access_author(author_id=author_id)
     current = selectors.current_style_profile(author=author)
@@ -103,7 +97,7 @@ def style_edit(request: HttpRequest, tenant_slug: str, author_id: int) -> HttpRe
 
 @tenant_view(read=Permission.EDIT_CONTENT, write=Permission.EDIT_CONTENT)
 @require_http_methods(["GET", "POST"])
-def style_extract(request: HttpRequest, tenant_slug: str, author_id: int) -> HttpResponse:
+def style_extract(request: TenantRequest, tenant_slug: str, author_id: int) -> HttpResponse:
     """Onboarding: paste posts, a model drafts the card, the editor reviews it in the style form."""
     author = selectors.access_author(author_id=author_id)
     if request.method == "GET":
@@ -136,7 +130,7 @@ def style_extract(request: HttpRequest, tenant_slug: str, author_id: int) -> Htt
 @tenant_view()
 @require_GET
 def style_version(
-    request: HttpRequest, tenant_slug: str, author_id: int, profile_version: int
+    request: TenantRequest, tenant_slug: str, author_id: int, profile_version: int
 ) -> HttpResponse:
     author = selectors.access_author(author_id=author_id)
     profile = selectors.access_style_profile(author=author, version=profile_version)
@@ -147,7 +141,7 @@ def style_version(
 
 @tenant_view()
 @require_GET
-def style_compare(request: HttpRequest, tenant_slug: str, author_id: int) -> HttpResponse:
+def style_compare(request: TenantRequest, tenant_slug: str, author_id: int) -> HttpResponse:
     """Diff of two versions (`?a=1&b=3`, version numbers); the fragment alone for htmx."""
     author = selectors.access_author(author_id=author_id)
     history = list(selectors.style_profile_history(author=author))

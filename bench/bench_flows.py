@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -26,6 +25,7 @@ from django.conf import settings  # noqa: E402
 from django.db import transaction  # noqa: E402
 
 from authors.models import Author  # noqa: E402
+from config.workers import worker_command  # noqa: E402
 from gateway.models import LLMModel, ProviderEndpoint, TenantPolicy  # noqa: E402
 from orchestrator.flows import events  # noqa: E402
 from orchestrator.flows.services import flow_definitions_install, flow_start  # noqa: E402
@@ -70,24 +70,7 @@ def start_worker(concurrency: int, queue: str) -> subprocess.Popen:
         "MAESTRO_EMBEDDINGS_BACKEND": "hashing",
         "LOG_LEVEL": "WARNING",
     }
-    argv = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "config",
-        "worker",
-        "--pool",
-        "threads",
-        "--concurrency",
-        str(concurrency),
-        "-Q",
-        queue,
-        "--without-mingle",
-        "--without-gossip",
-        "--loglevel",
-        "WARNING",
-    ]
+    argv = worker_command(concurrency=concurrency, queue=queue, loglevel="WARNING")
     return subprocess.Popen(argv, cwd=_env.ROOT, env=env)  # noqa: S603
 
 

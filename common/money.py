@@ -20,3 +20,9 @@ def cost_micros(
 
 def micros_to_units(micros: int) -> Decimal:
     return Decimal(micros) / MICROS_PER_UNIT
+
+
+def format_micros(micros: int) -> str:
+    """Currency units with enough digits for small spends: 1234 -> "0.001234", 123_456_789 -> "123.46"."""
+    units = micros_to_units(micros)
+    return f"{units:.2f}" if units >= 100 else f"{units:.6f}".rstrip("0").rstrip(".") or "0"

@@ -24,7 +24,11 @@ from redis.retry import Retry
 Purpose = Literal["default", "blocking", "probe"]
 
 # (socket timeout, connect timeout) in seconds. "blocking" reads block for up to 15 s (SSE).
-TIMEOUTS: dict[str, tuple[float, float]] = {"default": (5.0, 2.0), "blocking": (60.0, 5.0), "probe": (1.0, 1.0)}
+TIMEOUTS: dict[str, tuple[float, float]] = {
+    "default": (5.0, 2.0),
+    "blocking": (60.0, 5.0),
+    "probe": (1.0, 1.0),
+}
 HEALTH_CHECK_SECONDS = 15
 RETRIES = 3
 RETRY_ON = [RedisConnectionError, RedisTimeoutError]

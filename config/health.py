@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 
-import redis
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
+
+from common.redis import redis_client
 
 
 def _check_database() -> dict:
@@ -25,8 +26,7 @@ def _check_database() -> dict:
 def _check_broker() -> dict:
     started = time.perf_counter()
     try:
-        client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=1, socket_connect_timeout=1)
-        client.ping()
+        redis_client(url=settings.CELERY_BROKER_URL, purpose="probe").ping()
     except Exception as exc:
         return {"ok": False, "error": type(exc).__name__}
     return {"ok": True, "ms": _ms(started)}

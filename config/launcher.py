@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 
 from config import embedded, local_model
+from config.workers import worker_command
 
 PYTHON = sys.executable
 
@@ -29,6 +30,12 @@ class Child:
     argv: list[str]
     process: subprocess.Popen | None = None
     essential: bool = True  # Maestro stops when an essential child dies; the local model is optional
+
+    @property
+    def started_process(self) -> subprocess.Popen:
+        if self.process is None:
+            raise RuntimeError(f"{self.name} has not been started")
+        return self.process
 
 
 def _free_port(preferred: int) -> int:
@@ -47,19 +54,11 @@ def _children(port: int) -> list[Child]:
     celery = [PYTHON, "-m", "celery", "-A", "config"]
     return [
         Child("web", [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]),
-        # Threads pool: a flow spends its life waiting on model calls (README: Workers).
         Child(
             "worker",
-            [
-                *celery,
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--pool",
-                "threads",
-                "--concurrency",
-                os.environ.get("MAESTRO_WORKER_CONCURRENCY", "50"),
-            ],
+            worker_command(
+                concurrency=int(os.environ.get("MAESTRO_WORKER_CONCURRENCY", "50")), python=PYTHON
+            ),
         ),
         Child("beat", [*celery, "beat", "--loglevel", "INFO"]),
     ]
@@ -104,14 +103,14 @@ def _wait_for_a_death(children: list[Child]) -> list[str]:
     """
     reported: set[str] = set()
     while True:
-        exited = [child for child in children if child.process.poll() is not None]
+        exited = [child for child in children if child.started_process.poll() is not None]
         if any(child.essential for child in exited):
             return [child.name for child in exited if child.essential]
         for child in exited:
             if child.name not in reported:
                 reported.add(child.name)
                 print(
-                    f"WARNING: {child.name} stopped (status {child.process.returncode}); "
+                    f"WARNING: {child.name} stopped (status {child.started_process.returncode}); "
                     "Maestro keeps running without it.",
                     file=sys.stderr,
                 )
@@ -150,8 +149,9 @@ def main() -> int:
     try:
         model_server = _start_local_model()  # before the others: they inherit its URL
         if model_server is not None and model_server.process is not None:
-            process = model_server.process
-            children.insert(0, Child("local model", list(process.args), process, essential=False))
+            children.insert(
+                0, Child("local model", list(model_server.command), model_server.process, essential=False)
+            )
         for child in children:
             if child.process is None:
                 child.process = subprocess.Popen(child.argv)  # noqa: S603 - fixed argument lists

@@ -20,7 +20,7 @@ import importlib
 import os
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
@@ -77,6 +77,7 @@ class LocalModelServer:
     model_name: str
     process: subprocess.Popen | None = None  # None when an already-running server was reused
     log_path: Path | None = None
+    command: list[str] = field(default_factory=list)  # how `process` was started
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -278,7 +279,9 @@ def ensure_local_model_server(*, port: int = DEFAULT_PORT, ready_timeout: float 
             )
     except OSError as exc:
         raise LocalModelError(f"Could not run {binary}: {exc}") from exc
-    server = LocalModelServer(base_url=f"{root}/v1", model_name=alias, process=process, log_path=log_path)
+    server = LocalModelServer(
+        base_url=f"{root}/v1", model_name=alias, process=process, log_path=log_path, command=command
+    )
     try:
         _wait_until_ready(root, process, ready_timeout, log_path)
         server.model_name = served_model_name(server.base_url)

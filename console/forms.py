@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -10,12 +11,15 @@ from django.db import models
 
 from common.net import OutboundURLRefusedError, check_outbound_url
 from console import selectors
+from gateway import selectors as gateway_selectors
 from gateway.models import (
     Budget,
     BudgetScope,
     LLMModel,
     ProviderEndpoint,
     RoutePreference,
+    RouterMode,
+    RouterSetting,
     TenantPolicy,
     Tier,
     TraceStatus,
@@ -63,8 +67,8 @@ class BudgetForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         users, authors = selectors.budget_subject_choices()
-        self.fields["user"].choices = [("", "—"), *users]
-        self.fields["author"].choices = [("", "—"), *authors]
+        cast(forms.ChoiceField, self.fields["user"]).choices = [("", "—"), *users]
+        cast(forms.ChoiceField, self.fields["author"]).choices = [("", "—"), *authors]
         if self.instance.pk:
             self.initial.setdefault("user", self.instance.user_id)
             self.initial.setdefault("author", self.instance.author_id)
@@ -75,8 +79,9 @@ class BudgetForm(forms.ModelForm):
     def clean_thresholds(self) -> list[float]:
         return _percentages(self.cleaned_data["thresholds"])
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         scope = data.get("scope")
         if scope == BudgetScope.USER and not data.get("user"):
             self.add_error("user", "Choose the user this budget limits.")
@@ -121,7 +126,9 @@ class PolicyForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["allowed_models"].queryset = selectors.selectable_models()
+        cast(
+            forms.ModelChoiceField, self.fields["allowed_models"]
+        ).queryset = gateway_selectors.selectable_models()
         tiers = self.instance.default_tiers or {}
         for purpose in PURPOSES:
             self.fields[f"tier_{purpose}"] = forms.ChoiceField(
@@ -198,7 +205,9 @@ class LLMModelForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # A tenant's model runs on the tenant's own providers (and credentials), never a shared one.
-        self.fields["provider"].queryset = ProviderEndpoint.objects.filter(tenant__isnull=False)
+        cast(forms.ModelChoiceField, self.fields["provider"]).queryset = ProviderEndpoint.objects.filter(
+            tenant__isnull=False
+        )
 
     def clean_alias(self) -> str:
         alias = self.cleaned_data["alias"]
@@ -225,7 +234,7 @@ class RoutePreferenceForm(forms.ModelForm):
 
     def clean_chain(self) -> list[str]:
         aliases = [part.strip() for part in self.cleaned_data["chain"].split(",") if part.strip()]
-        known = set(selectors.selectable_models().values_list("alias", flat=True))
+        known = set(gateway_selectors.selectable_models().values_list("alias", flat=True))
         unknown = [alias for alias in aliases if alias not in known]
         if unknown:
             raise ValidationError(f"Unknown or inactive models: {', '.join(unknown)}.")
@@ -267,11 +276,20 @@ class TraceFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         choices = selectors.trace_filter_choices()
         users, authors = selectors.budget_subject_choices()
-        self.fields["model"].choices = [("", "Any"), *((m, m) for m in choices["models"])]
-        self.fields["purpose"].choices = [("", "Any"), *((p, p) for p in choices["purposes"])]
-        self.fields["error_code"].choices = [("", "Any"), *((c, c) for c in choices["error_codes"])]
-        self.fields["author"].choices = [("", "Any"), *authors]
-        self.fields["user"].choices = [("", "Any"), *users]
+        cast(forms.ChoiceField, self.fields["model"]).choices = [
+            ("", "Any"),
+            *((m, m) for m in choices["models"]),
+        ]
+        cast(forms.ChoiceField, self.fields["purpose"]).choices = [
+            ("", "Any"),
+            *((p, p) for p in choices["purposes"]),
+        ]
+        cast(forms.ChoiceField, self.fields["error_code"]).choices = [
+            ("", "Any"),
+            *((c, c) for c in choices["error_codes"]),
+        ]
+        cast(forms.ChoiceField, self.fields["author"]).choices = [("", "Any"), *authors]
+        cast(forms.ChoiceField, self.fields["user"]).choices = [("", "Any"), *users]
 
 
 class DashboardForm(forms.Form):
@@ -281,3 +299,46 @@ class DashboardForm(forms.Form):
     def values(self) -> tuple[str, str]:
         data = self.cleaned_data if self.is_valid() else {}
         return data.get("range") or "7d", data.get("by") or "model"
+
+
+class RouterDialForm(forms.Form):
+    """The learned router's dial; shares and floors are typed as percentages."""
+
+    mode = forms.ChoiceField(choices=RouterMode.choices)
+    premium_share = forms.FloatField(
+        min_value=0,
+        max_value=100,
+        label="Target premium share (%)",
+        help_text="Of the calls the router decides, the share to send to the premium tier.",
+    )
+    quality_floor = forms.FloatField(
+        min_value=50,
+        max_value=100,
+        label="Quality floor (% of premium-only)",
+        help_text="The fewest premium calls whose expected quality reaches this.",
+    )
+    share_labels = forms.BooleanField(
+        required=False,
+        label="Pool review labels with other tenants that opt in",
+        help_text="Off: this tenant's labels teach only its own router.",
+    )
+
+    @classmethod
+    def for_setting(cls, setting: RouterSetting) -> RouterDialForm:
+        return cls(
+            initial={
+                "mode": setting.mode,
+                "premium_share": round(100 * setting.premium_share, 1),
+                "quality_floor": round(100 * setting.quality_floor, 1),
+                "share_labels": setting.share_labels,
+            }
+        )
+
+    def values(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "mode": data["mode"],
+            "premium_share": data["premium_share"] / 100,
+            "quality_floor": data["quality_floor"] / 100,
+            "share_labels": data["share_labels"],
+        }

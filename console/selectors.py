@@ -4,32 +4,21 @@ values handed to templates and charts are plain data."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from asgiref.sync import async_to_sync, sync_to_async
-from django.conf import settings
 from django.db.models import Aggregate, Count, F, FloatField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDay, TruncHour
-from django.shortcuts import get_object_or_404
 
 from authors.models import Author
-from common.money import cost_micros, micros_to_units
-from gateway.budgets import BudgetLedger, BudgetWindow
-from gateway.budgets.windows import period_bounds, spent_in_window, window_key
+from common.money import cost_micros
 from gateway.models import (
-    Budget,
     LLMModel,
-    ProviderEndpoint,
-    RoutePreference,
     SemanticCacheEntry,
-    TenantPolicy,
     Trace,
 )
 from orchestrator.models import FlowRun
 from tenants.models import Membership
-from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger("maestro.console")
 
@@ -37,103 +26,7 @@ logger = logging.getLogger("maestro.console")
 # ---- single objects (404 for missing and for another tenant's) ----------------------------------
 
 
-def access_budget(*, budget_id: int) -> Budget:
-    return get_object_or_404(Budget.objects.select_related("user", "author"), pk=budget_id)
-
-
-def access_provider(*, provider_id: int) -> ProviderEndpoint:
-    """Only the tenant's own providers: shared ones are read-only to tenants."""
-    return get_object_or_404(ProviderEndpoint.objects.filter(tenant__isnull=False), pk=provider_id)
-
-
-def access_llm_model(*, llm_model_id: int) -> LLMModel:
-    return get_object_or_404(LLMModel.objects.filter(tenant__isnull=False), pk=llm_model_id)
-
-
-def access_trace(*, trace_id) -> Trace:
-    return get_object_or_404(Trace.objects.select_related("user", "model"), pk=trace_id)
-
-
-def access_webhook(*, webhook_id: int) -> WebhookEndpoint:
-    return get_object_or_404(WebhookEndpoint, pk=webhook_id)
-
-
-def access_delivery(*, delivery_id) -> WebhookDelivery:
-    return get_object_or_404(WebhookDelivery.objects.select_related("endpoint"), pk=delivery_id)
-
-
 # ---- budgets and their spend --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BudgetSpend:
-    budget: Budget
-    spent_micros: int
-    reserved_micros: int
-    resets_at: datetime
-    source: str  # "ledger" (Redis, live) or "traces" (summed from PostgreSQL)
-
-    @property
-    def spent(self):
-        return micros_to_units(self.spent_micros)
-
-    @property
-    def percent(self) -> float:
-        limit = self.budget.limit_micros
-        return round(100 * self.spent_micros / limit, 1) if limit else 100.0
-
-    @property
-    def exhausted(self) -> bool:
-        return self.spent_micros >= self.budget.limit_micros
-
-
-def budget_window(budget: Budget, now: datetime | None = None) -> BudgetWindow:
-    """The window the gateway keeps for this budget right now (same key, so the same Redis counter)."""
-    starts_at, resets_at = period_bounds(budget.period, now or datetime.now(UTC))
-    return BudgetWindow(
-        key=window_key(budget.tenant_id, budget.pk, starts_at),
-        limit_micros=budget.limit_micros,
-        resets_at=resets_at,
-        label=str(budget),
-    )
-
-
-def _ledger_prefix() -> str:
-    return dict(getattr(settings, "MAESTRO_GATEWAY", {})).get("key_prefix", "maestro")
-
-
-async def _ledger_usage(windows: list[BudgetWindow]):
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        ledger = BudgetLedger(client, prefix=_ledger_prefix(), load_spent=sync_to_async(spent_in_window))
-        return await ledger.usage(windows)
-    finally:
-        await client.aclose()
-
-
-def budgets_with_spend(*, now: datetime | None = None) -> list[BudgetSpend]:
-    """Every budget with its current period's spend: live from the gateway's Redis ledger (which
-    rebuilds a missing counter from traces), or summed from traces when Redis cannot answer."""
-    budgets = list(
-        Budget.objects.select_related("user", "author").order_by("-is_active", "scope", "period", "pk")
-    )
-    windows = [budget_window(b, now) for b in budgets]
-    if not budgets:
-        return []
-    try:
-        usage = async_to_sync(_ledger_usage)(windows)
-    except Exception:  # Redis down or slow: the traces still know
-        logger.warning("budget ledger unavailable; summing spend from traces", exc_info=True)
-        return [
-            BudgetSpend(b, spent_in_window(w), 0, w.resets_at, "traces")
-            for b, w in zip(budgets, windows, strict=True)
-        ]
-    return [
-        BudgetSpend(b, u.spent_micros, u.reserved_micros, w.resets_at, "ledger")
-        for b, w, u in zip(budgets, windows, usage, strict=True)
-    ]
 
 
 def budget_subject_choices() -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
@@ -147,40 +40,7 @@ def budget_subject_choices() -> tuple[list[tuple[int, str]], list[tuple[int, str
 # ---- models and policy --------------------------------------------------------------------------
 
 
-def tenant_policy() -> TenantPolicy:
-    policy = TenantPolicy.objects.prefetch_related("allowed_models").first()
-    return policy or TenantPolicy()
-
-
-def selectable_models() -> QuerySet[LLMModel]:
-    """Active shared models and the tenant's own, for the allowed-models checklist."""
-    return LLMModel.objects.filter(is_active=True).select_related("provider").order_by("tier", "alias")
-
-
-def tenant_providers() -> QuerySet[ProviderEndpoint]:
-    return ProviderEndpoint.objects.order_by("tenant_id", "name")
-
-
-def tenant_models() -> QuerySet[LLMModel]:
-    return LLMModel.objects.select_related("provider").order_by("tier", "alias")
-
-
-def route_preferences() -> QuerySet[RoutePreference]:
-    return RoutePreference.objects.all()
-
-
 # ---- webhooks -----------------------------------------------------------------------------------
-
-
-def webhook_endpoints() -> QuerySet[WebhookEndpoint]:
-    return WebhookEndpoint.objects.annotate(
-        delivered=Count("deliveries", filter=Q(deliveries__status="delivered")),
-        failed=Count("deliveries", filter=Q(deliveries__status="failed")),
-    )
-
-
-def webhook_deliveries(*, endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
-    return WebhookDelivery.objects.filter(endpoint=endpoint)
 
 
 # ---- dashboard ----------------------------------------------------------------------------------
@@ -436,7 +296,3 @@ def trace_detail(*, trace: Trace) -> dict:
         "tier": routing.get("tier"),
         "complexity": routing.get("complexity"),
     }
-
-
-def access_route(*, route_id: int) -> RoutePreference:
-    return get_object_or_404(RoutePreference, pk=route_id)

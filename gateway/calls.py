@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 
 from asgiref.sync import async_to_sync
@@ -71,7 +71,7 @@ async def complete_sync(request: GatewayRequest) -> GatewayResponse:
         await runtime.aclose()
 
 
-async def _run(call: Call) -> AsyncIterator[GatewayStreamEvent]:
+async def _run(call: Call) -> AsyncGenerator[GatewayStreamEvent, None]:
     error: GatewayError | None = None
     answered = False
     try:

@@ -3,18 +3,20 @@ PostgreSQL and cached in-process for a few seconds so the hot path does not quer
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from common.money import cost_micros
-from gateway.models import Budget, LLMModel, ProviderEndpoint, TenantPolicy
+from gateway.models import Budget, LLMModel, ProviderEndpoint, RoutePreference, TenantPolicy
 from gateway.providers.base import ProviderConfig
-from gateway.selectors import route_chains
+from gateway.router_model.store import RouterConfig, router_config
 from tenants.context import tenant_scope
 from tenants.models import Tenant
 
 CACHE_SECONDS = 5.0
+logger = logging.getLogger("maestro.gateway")
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class TenantCatalog:
     providers: dict[int, ProviderConfig]
     budgets: tuple[BudgetEntry, ...]
     loaded_at: float
+    router: RouterConfig | None = None  # the learned router's dial and artefact; None: rules only
 
     def model(self, alias: str) -> ModelEntry | None:
         return next((m for m in self.models if m.alias == alias), None)
@@ -108,6 +111,7 @@ def load_catalog(tenant: Tenant, *, fresh: bool = False) -> TenantCatalog:
             providers=_providers(),
             budgets=tuple(_budgets()),
             loaded_at=time.monotonic(),
+            router=_router(tenant.pk),
         )
     _cache[tenant.pk] = catalog
     return catalog
@@ -122,8 +126,8 @@ def forget_catalog(tenant_id: int | None = None) -> None:
 
 
 def _policy() -> PolicyEntry:
-    # The console owns route preferences; imported here because the console imports the gateway.
-    chains = route_chains()
+    # Read here rather than through gateway.selectors, which builds on this module (budget windows).
+    chains = {pref.purpose: list(pref.chain) for pref in RoutePreference.objects.all()}
     policy = TenantPolicy.objects.prefetch_related("allowed_models").first()
     if policy is None:
         return PolicyEntry(fallback_chains=chains)
@@ -183,3 +187,17 @@ def _budgets() -> list[BudgetEntry]:
         )
         for b in Budget.objects.filter(is_active=True)
     ]
+
+
+def _router(tenant_id: int) -> RouterConfig | None:
+    """A router that cannot load (a bad artefact) leaves the rules in charge, never fails the catalog."""
+    try:
+        return router_config(tenant_id)
+    except Exception:
+        logger.exception("learned router unavailable for tenant %s; routing by rules", tenant_id)
+        return None
+
+
+def route_chains() -> dict[str, list[str]]:
+    """For the router (via the gateway catalog): purpose -> ordered aliases to try first."""
+    return {pref.purpose: list(pref.chain) for pref in RoutePreference.objects.all()}

@@ -11,6 +11,7 @@ is turned into the same events a stream produces.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -28,7 +29,16 @@ from gateway.providers import build_provider
 from gateway.providers.base import ChatRequest, Message, ProviderError, StreamEvent, StreamEventKind, Usage
 from gateway.redaction import Redaction, redact, restore
 from gateway.resilience import NextModel, Retry, Stop, decide, timeouts_for
-from gateway.routing import Candidate, NoRouteError, RoutePolicy, RouteRequest, RoutingDecision, route
+from gateway.router_model import call as router_call
+from gateway.routing import (
+    Candidate,
+    LearnedVerdict,
+    NoRouteError,
+    RoutePolicy,
+    RouteRequest,
+    RoutingDecision,
+    route,
+)
 from gateway.runtime import Runtime
 from gateway.tokens import estimate_prompt_tokens, estimate_text_tokens, max_prompt_tokens
 from gateway.types import GatewayError, GatewayRequest, GatewayResponse, GatewayStreamEvent
@@ -82,6 +92,7 @@ class Call:
         self.cached_text: str | None = None
         self.cache_hit_alias = ""
         self.raw_answer = ""  # the provider's text before restoring redacted values: what the cache keeps
+        self.router_record: dict = {}  # the learned router's say, for the trace (router_model/call.py)
 
     # ---- preparation ------------------------------------------------------------------------
     async def prepare(self) -> None:
@@ -177,6 +188,7 @@ class Call:
             requested=self.request.model,
             complexity=self.request.complexity,
             text=user_text,
+            learned=await self._learned_verdict(),
         )
         try:
             self.decision = route(route_request, candidates, policy)
@@ -185,6 +197,42 @@ class Call:
                 "no_model_available", str(exc), http_status=503, details={"excluded": exc.excluded}
             ) from exc
         self.health_by_alias = {c.alias: s for c, s in zip(self.catalog.models, health, strict=True)}
+
+    async def _learned_verdict(self) -> LearnedVerdict | None:
+        """The learned router's score for this call; None when the rules route it (off, shadow, skipped)."""
+        config = self.catalog.router
+        if config is None:
+            return None
+        skip = router_call.skip_reason(
+            config,
+            requested=self.request.model,
+            complexity=self.request.complexity,
+            purpose=self.request.purpose,
+            default_tiers=self.catalog.policy.default_tiers,
+        )
+        if skip:
+            self.router_record = router_call.trace_record(config, skip)
+            return None
+        embedding = router_call.shared_embedding(
+            self.outgoing,
+            cache_text=getattr(self, "cache_text", None),
+            cache_embedding=self.cache_lookup.embedding if self.cache_lookup is not None else None,
+        )
+        score = functools.partial(
+            router_call.verdict_for_call, config, messages=self.outgoing, purpose=self.request.purpose,
+            embedding=embedding,
+        )  # fmt: skip
+        # Scoring a shared embedding takes microseconds; embedding takes milliseconds of CPU: off the loop.
+        outcome = score() if embedding is not None else await sync_to_async(score, thread_sensitive=False)()
+        self.router_record = router_call.trace_record(config, outcome)
+        if isinstance(outcome, str) or not config.acts:
+            return None
+        comparison = "<" if outcome.strong else ">="
+        return LearnedVerdict(
+            strong=outcome.strong,
+            summary=f"score {outcome.score:.3f} {comparison} threshold {outcome.threshold:.3f} "
+            f"(router {outcome.version})",
+        )
 
     async def _budget_left_fraction(self) -> float | None:
         if not self.windows:
@@ -250,7 +298,8 @@ class Call:
     async def _reserve_budget(self) -> None:
         if not self.windows:
             return
-        first = self.catalog.model(self.decision.chain[0].alias)
+        decision = self._routed()
+        first = self._model(decision.chain[0].alias)
         max_tokens = min(self.max_tokens, first.max_output_tokens)
         # The input is reserved at its upper bound: a reservation the actual cost can overrun is no limit.
         wanted = first.cost_micros(self.prompt_tokens_bound, max_tokens)
@@ -275,9 +324,22 @@ class Call:
             ) from exc
         self.granted_micros = grant.granted_micros
         if grant.clamped:
-            self.decision.reasons.append(
+            decision.reasons.append(
                 f"budget nearly used up: output limited to what {grant.granted_micros} micros buy"
             )
+
+    def _routed(self) -> RoutingDecision:
+        """The router's decision: everything that reads it runs after `_route`."""
+        if self.decision is None:
+            raise RuntimeError("the call has not been routed")
+        return self.decision
+
+    def _model(self, alias: str) -> ModelEntry:
+        """A model of the routing chain, which the router picked from this catalog."""
+        model = self.catalog.model(alias)
+        if model is None:
+            raise LookupError(f"model {alias!r} is not in the tenant's catalog")
+        return model
 
     # ---- attempts ---------------------------------------------------------------------------
     def _max_tokens_for(self, model: ModelEntry) -> int:
@@ -308,8 +370,8 @@ class Call:
             return
         last_action: NextModel | None = None
         failed: ModelEntry | None = None
-        for candidate in self.decision.chain:
-            model = self.catalog.model(candidate.alias)
+        for candidate in self._routed().chain:
+            model = self._model(candidate.alias)
             reason = self._skip_reason(model, last_action, failed)
             if reason is None and not await self._circuit_allows(model):
                 reason = "circuit open"
@@ -471,6 +533,8 @@ class Call:
         record = self.decision.as_dict() if self.decision else {}
         if self.cache_lookup is not None:
             record["cache"] = self.cache_lookup.trace_record()
+        if self.router_record:
+            record["router"] = self.router_record
         return record
 
     async def finish(self, error: GatewayError | None) -> None:
@@ -509,7 +573,9 @@ class Call:
                 )
 
     async def _store_in_cache(self) -> None:
-        if self.cache_scope is None or self.cached_text is not None or self.final_model is None:
+        if self.cache_scope is None or self.cached_text is not None:
+            return
+        if self.final_model is None or self.usage is None:  # no model answered (both are set together)
             return
         if self.finish_reason not in (None, "stop") or not self.raw_answer:
             return  # never cache a truncated answer

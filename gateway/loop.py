@@ -13,7 +13,7 @@ import atexit
 import threading
 from collections.abc import Callable
 
-from gateway import GatewayConfig, GatewayRequest, GatewayResponse, build_runtime, stream
+from gateway import GatewayConfig, GatewayError, GatewayRequest, GatewayResponse, build_runtime, stream
 from gateway.runtime import Runtime
 
 _lock = threading.Lock()
@@ -24,14 +24,14 @@ _runtime: Runtime | None = None
 def _start() -> tuple[asyncio.AbstractEventLoop, Runtime]:
     global _loop, _runtime  # process-wide by design: one loop and runtime per process
     with _lock:
-        if _loop is None:
+        if _loop is None or _runtime is None:  # set together here, cleared together by shutdown()
             loop = asyncio.new_event_loop()
             thread = threading.Thread(target=loop.run_forever, name="gateway-loop", daemon=True)
             thread.start()
             runtime = asyncio.run_coroutine_threadsafe(_build(), loop).result()
             _loop, _runtime = loop, runtime
             atexit.register(shutdown)
-    return _loop, _runtime
+        return _loop, _runtime
 
 
 async def _build() -> Runtime:
@@ -55,6 +55,8 @@ def call_streaming(
                 response = event.response
             elif on_event is not None:
                 on_event(event.kind, event.text or event.reason)
+        if response is None:  # as in gateway.complete: a stream that ends without "done"
+            raise GatewayError("internal", "The call ended without an answer.", call_id=request.call_id)
         return response
 
     return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout)

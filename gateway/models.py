@@ -340,7 +340,7 @@ class SemanticCacheEntry(TenantOwnedModel):
 class RoutePreference(TenantOwnedModel):
     """An ordered list of model aliases the router should try first for one purpose.
 
-    The router reads it through `console.selectors.route_chains()` (see docs/console.md): aliases
+    The router reads it through `gateway.catalog.route_chains()` (see docs/console.md): aliases
     are tried in this order, then the router's own tier-based chain continues after them.
     """
 
@@ -359,3 +359,129 @@ class RoutePreference(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.purpose}: {' → '.join(self.chain)}"
+
+
+# --- The learned router (gateway/router_model/, docs/router.md) ------------------------------------
+
+
+class RouterMode(models.TextChoices):
+    OFF = "off", "Off: rules only"
+    SHADOW = "shadow", "Shadow: score and record, route by rules"
+    PREMIUM_SHARE = "share", "Target share of premium calls"
+    QUALITY_FLOOR = "quality", "Quality floor"
+
+
+class RouterSetting(TenantOwnedModel):
+    """A tenant's dial for the learned router; the threshold is calibrated from it (router_model/dial.py)."""
+
+    mode = models.CharField(max_length=10, choices=RouterMode.choices, default=RouterMode.SHADOW)
+    premium_share = models.FloatField(
+        default=0.3,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of routed calls that should go to the premium tier.",
+    )
+    quality_floor = models.FloatField(
+        default=0.95,
+        validators=[MinValueValidator(0.5), MaxValueValidator(1.0)],
+        help_text="Expected quality to keep, as a fraction of premium-only quality.",
+    )
+    share_labels = models.BooleanField(
+        default=False,
+        help_text="Pool this tenant's review labels with other tenants that opt in; use the pooled prior.",
+    )
+    threshold = models.FloatField(null=True, blank=True, editable=False)
+    calibrated_version = models.CharField(max_length=40, blank=True, editable=False)
+    calibration = models.JSONField(default=dict, blank=True, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="router_setting_one_per_tenant")]
+
+    def __str__(self) -> str:
+        return f"Router dial of tenant {self.tenant_id}: {self.mode}"
+
+
+class RouterPool(models.TextChoices):
+    PUBLIC = "public", "Shared prior from public labels"
+    OPT_IN = "opt_in", "Shared prior with the labels of tenants that opted in"
+    TENANT = "tenant", "The tenant's own"
+
+
+class ArtefactStatus(models.TextChoices):
+    CANDIDATE = "candidate", "Candidate"
+    ACTIVE = "active", "Active"
+    REJECTED = "rejected", "Rejected in shadow"
+    RETIRED = "retired", "Retired"
+
+
+class RouterArtefact(TenantOrSharedModel):
+    """One trained router: its parameters, how it was trained and evaluated, and its place in history.
+
+    Shared priors have tenant NULL. At most one artefact per (tenant, pool) is active; the gateway loads
+    the active one (router_model/store.py), so every process and host routes with the same version.
+    """
+
+    version = models.CharField(max_length=40, unique=True, help_text="Created time and content hash.")
+    content_hash = models.CharField(max_length=64)
+    pool = models.CharField(max_length=10, choices=RouterPool.choices)
+    method = models.CharField(max_length=40)
+    embedding_model = models.CharField(max_length=120)
+    params = models.JSONField()
+    training = models.JSONField(default=dict, blank=True)
+    evaluation = models.JSONField(default=dict, blank=True)
+    shadow = models.JSONField(default=dict, blank=True, help_text="Candidate against the active one.")
+    status = models.CharField(max_length=10, choices=ArtefactStatus.choices, default=ArtefactStatus.CANDIDATE)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    promoted_at = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "pool"],
+                condition=models.Q(status="active"),
+                nulls_distinct=False,
+                name="router_one_active_per_pool",
+            )
+        ]
+        indexes = [models.Index(fields=["tenant", "pool", "-created_at"], name="router_artefact_recent")]
+
+    def __str__(self) -> str:
+        return f"router {self.version} ({self.status})"
+
+
+class RouterLabel(TenantOwnedModel):
+    """A reviewed draft as a label for the call that wrote it (collected by orchestrator/router_labels.py).
+
+    `arm` is the side of the router's decision the call was on: "strong" for the premium tier, "weak"
+    for a cheaper one. `quality` is 0 for a rejected draft and 1 - edit distance for an approved one.
+    """
+
+    trace_id = models.UUIDField()
+    draft_id = models.BigIntegerField()
+    purpose = models.CharField(max_length=40)
+    model_alias = models.CharField(max_length=80)
+    tier = models.CharField(max_length=16)
+    arm = models.CharField(max_length=8)
+    text = models.TextField(help_text="The router's text of the call (its first user turn).")
+    embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS)
+    embedding_model = models.CharField(max_length=120)
+    quality = models.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    approved = models.BooleanField()
+    edit_distance = models.FloatField(null=True, blank=True)
+    critic_score = models.FloatField(null=True, blank=True)
+    decided_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["decided_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "trace_id"], name="router_label_once_per_call")
+        ]
+        indexes = [models.Index(fields=["tenant", "decided_at"], name="router_label_recent")]
+
+    def __str__(self) -> str:
+        return f"label {self.arm} {self.quality:.2f} for trace {self.trace_id}"

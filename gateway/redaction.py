@@ -9,6 +9,7 @@ for CPF/CNPJ) so that ordinary figures are not masked.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -93,11 +94,19 @@ def redact(text: str, *, mapping: dict[str, str] | None = None) -> Redaction:
     mapping = dict(mapping or {})
     reverse = {original: placeholder for placeholder, original in mapping.items()}
     for label, pattern, is_valid in DETECTORS:
-        text = pattern.sub(lambda match, lb=label, ok=is_valid: _mask(match, lb, ok, mapping, reverse), text)
+        mask = functools.partial(_mask, label=label, is_valid=is_valid, mapping=mapping, reverse=reverse)
+        text = pattern.sub(mask, text)
     return Redaction(text=text, mapping=mapping)
 
 
-def _mask(match: re.Match, label: str, is_valid, mapping: dict[str, str], reverse: dict[str, str]) -> str:
+def _mask(
+    match: re.Match[str],
+    *,
+    label: str,
+    is_valid: Callable[[str], bool],
+    mapping: dict[str, str],
+    reverse: dict[str, str],
+) -> str:
     original = match.group(0)
     if not is_valid(original):
         return original

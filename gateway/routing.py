@@ -65,6 +65,15 @@ class RouteRequest:
     requested: str | None = None  # a model alias, or a tier name ("small", "premium") used as an alias
     complexity: str | None = None  # "simple" | "standard" | "complex"; estimated when None
     text: str = ""  # the user's part of the prompt, for the complexity estimate
+    learned: LearnedVerdict | None = None  # the learned router's decision, when it routes this call
+
+
+@dataclass(frozen=True)
+class LearnedVerdict:
+    """The learned router's say (gateway/router_model/): premium, or the purpose's cheaper tier."""
+
+    strong: bool
+    summary: str  # e.g. "score 0.41 < threshold 0.62 (router 20261201-103000-ab12cd34ef56)"
 
 
 @dataclass(frozen=True)
@@ -125,7 +134,20 @@ def _shift(tier: str, steps: int) -> str:
     return TIERS[max(0, min(len(TIERS) - 1, TIERS.index(tier) + steps))]
 
 
+def _learned_tier(request: RouteRequest, learned: LearnedVerdict, reasons: list[str]) -> tuple[str, str]:
+    """Premium when the router does not trust a cheaper tier with the request, else the purpose's tier
+    (standard for purposes that are premium by nature). The dial replaces the economy/quality preference."""
+    complexity = PURPOSE_COMPLEXITY.get(request.purpose, "standard")
+    cheaper = COMPLEXITY_TIER[complexity] if COMPLEXITY_TIER[complexity] != "premium" else "standard"
+    tier = "premium" if learned.strong else cheaper
+    reasons.append(f"learned router: {learned.summary} -> {tier}")
+    return tier, complexity
+
+
 def _target_tier(request: RouteRequest, policy: RoutePolicy, reasons: list[str]) -> tuple[str, str]:
+    if request.learned is not None and request.purpose not in policy.default_tiers:
+        tier, complexity = _learned_tier(request, request.learned, reasons)
+        return _budget_shift(tier, policy, reasons), complexity
     if request.complexity:
         complexity, why = request.complexity, "complexity given by the caller"
     else:
@@ -142,10 +164,14 @@ def _target_tier(request: RouteRequest, policy: RoutePolicy, reasons: list[str])
     elif policy.preference == "quality":
         tier = _shift(tier, +1)
         reasons.append("tenant prefers quality: one tier up")
+    return _budget_shift(tier, policy, reasons), complexity
+
+
+def _budget_shift(tier: str, policy: RoutePolicy, reasons: list[str]) -> str:
     if policy.budget_left_fraction is not None and policy.budget_left_fraction < LOW_BUDGET_FRACTION:
-        tier = _shift(tier, -1)
         reasons.append(f"budget low ({policy.budget_left_fraction:.0%} left): one tier down")
-    return tier, complexity
+        return _shift(tier, -1)
+    return tier
 
 
 def _usable(

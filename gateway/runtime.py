@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from common.redis import async_redis_client
 from gateway.background import Background
 from gateway.budgets import BudgetLedger
 from gateway.budgets.windows import spent_in_window
@@ -84,8 +85,8 @@ class Runtime:
                 if stale:
                     health = await self.health.snapshots(stale)
                     circuits = await self.breaker.states(stale)
-                    for key, snapshot in zip(stale, health, strict=True):
-                        self._states[key] = (now, snapshot, circuits.get(key))
+                    for key in stale:
+                        self._states[key] = (now, health.get(key), circuits.get(key))
         return [self._states[k][1] for k in keys], {k: self._states[k][2] for k in keys}
 
     @property
@@ -114,9 +115,7 @@ def _tls_context() -> ssl.SSLContext:
 def build_runtime(config: GatewayConfig, redis_url: str | None = None) -> Runtime:
     # A plain pool sized for the calls in flight: redis-py's blocking pool wakes every waiter on each
     # release, which with a thousand concurrent calls costs more CPU than the calls themselves.
-    client = aioredis.Redis.from_url(
-        redis_url or settings.REDIS_URL, max_connections=config.redis_connections
-    )
+    client = async_redis_client(url=redis_url, max_connections=config.redis_connections)
     prefix = config.key_prefix
     per_client = max(1, config.max_connections // config.http_clients)
     limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)

@@ -88,7 +88,7 @@ class GatewayError(Exception):
         self.details = details or {}
 
     def as_dict(self) -> dict:
-        body = {
+        body: dict[str, str | float | None] = {
             "code": self.code,
             "message": self.message,
             "call_id": str(self.call_id) if self.call_id else None,

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 
 from authors.models import Author
@@ -18,7 +20,7 @@ class MemoryFilterForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # Built per request: the scoped manager needs the tenant, which is only in scope now.
-        self.fields["author"].queryset = Author.objects.all()
+        cast(forms.ModelChoiceField, self.fields["author"]).queryset = Author.objects.all()
         self.fields["q"].widget.attrs.update(placeholder="What should Maestro remember about…", type="search")
 
 
@@ -42,10 +44,12 @@ class MemoryForm(forms.Form):
         if editing:
             del self.fields["author"]  # a memory stays with its author
         else:
-            self.fields["author"].queryset = Author.objects.filter(is_active=True)
+            author = cast(forms.ModelChoiceField, self.fields["author"])
+            author.queryset = Author.objects.filter(is_active=True)
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         start, end = cleaned.get("valid_from"), cleaned.get("valid_until")
         if start and end and end < start:
             self.add_error("valid_until", "A memory cannot stop being valid before it starts.")

@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -164,7 +166,13 @@ def _merge(memory: Memory, *, text: str, vector: list[float], importance: int) -
     return memory
 
 
-_UNSET = object()
+class _Unset(enum.Enum):
+    """The default of an argument that may also be set to None."""
+
+    UNSET = enum.auto()
+
+
+_UNSET = _Unset.UNSET
 
 
 @transaction.atomic
@@ -175,7 +183,7 @@ def memory_update(
     kind: str | None = None,
     importance: int | None = None,
     valid_from: datetime | None = None,
-    valid_until: datetime | object | None = _UNSET,
+    valid_until: datetime | Literal[_Unset.UNSET] | None = _UNSET,
 ) -> Memory:
     """Change a memory; a new text is embedded again. `valid_until=None` makes it valid again."""
     if text is not None:

@@ -5,16 +5,18 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from authors.models import Author
+from common.forms import add_validation_errors
 from gateway.embeddings import EmbeddingError, get_embedder
 from memories import selectors, services
 from memories.forms import MemoryFilterForm, MemoryForm
 from tenants.access import tenant_view
+from tenants.http import TenantRequest
 from tenants.roles import Permission
 
 PAGE_SIZE = 50
@@ -39,7 +41,7 @@ def _search(*, query: str, author: Author | None, kind: str | None) -> list[sele
 
 @tenant_view()
 @require_http_methods(["GET"])
-def memory_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def memory_list(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     form = MemoryFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     query = (filters.get("q") or "").strip()
@@ -60,17 +62,9 @@ def memory_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     return render(request, template, context)
 
 
-def _add_errors(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
-
-
 @tenant_view(write=Permission.EDIT_CONTENT)
 @require_http_methods(["GET", "POST"])
-def memory_add(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def memory_add(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     initial = {"author": request.GET.get("author"), "kind": request.GET.get("kind")}
     form = MemoryForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -86,7 +80,7 @@ def memory_add(request: HttpRequest, tenant_slug: str) -> HttpResponse:
                 created_by=request.user,
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_validation_errors(form, exc)
         except EmbeddingError as exc:
             form.add_error(None, f"The memory could not be embedded ({exc}); nothing was saved, try again.")
         else:
@@ -94,7 +88,7 @@ def memory_add(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     return render(request, "memories/form.html", {"form": form, "memory": None})
 
 
-def _after_add(request: HttpRequest, tenant_slug: str, result: services.MemoryWriteResult) -> HttpResponse:
+def _after_add(request: TenantRequest, tenant_slug: str, result: services.MemoryWriteResult) -> HttpResponse:
     memory = result.memory
     if result.merged:
         messages.warning(
@@ -110,7 +104,7 @@ def _after_add(request: HttpRequest, tenant_slug: str, result: services.MemoryWr
 
 @tenant_view(write=Permission.EDIT_CONTENT)
 @require_http_methods(["GET", "POST"])
-def memory_edit(request: HttpRequest, tenant_slug: str, memory_id: int) -> HttpResponse:
+def memory_edit(request: TenantRequest, tenant_slug: str, memory_id: int) -> HttpResponse:
     memory = selectors.access_memory(memory_id=memory_id)
     initial = {
         "kind": memory.kind,
@@ -132,7 +126,7 @@ def memory_edit(request: HttpRequest, tenant_slug: str, memory_id: int) -> HttpR
                 valid_until=data["valid_until"],
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_validation_errors(form, exc)
         except EmbeddingError as exc:
             form.add_error(None, f"The new text could not be embedded ({exc}); nothing was saved, try again.")
         else:
@@ -143,7 +137,7 @@ def memory_edit(request: HttpRequest, tenant_slug: str, memory_id: int) -> HttpR
 
 @tenant_view(write=Permission.EDIT_CONTENT)
 @require_POST
-def memory_expire(request: HttpRequest, tenant_slug: str, memory_id: int) -> HttpResponse:
+def memory_expire(request: TenantRequest, tenant_slug: str, memory_id: int) -> HttpResponse:
     memory = selectors.access_memory(memory_id=memory_id)
     services.memory_expire(memory=memory)
     messages.success(request, "The memory is no longer valid; it stays on record under Expired.")
@@ -152,7 +146,7 @@ def memory_expire(request: HttpRequest, tenant_slug: str, memory_id: int) -> Htt
 
 @tenant_view(write=Permission.EDIT_CONTENT)
 @require_POST
-def memory_delete(request: HttpRequest, tenant_slug: str, memory_id: int) -> HttpResponse:
+def memory_delete(request: TenantRequest, tenant_slug: str, memory_id: int) -> HttpResponse:
     memory = selectors.access_memory(memory_id=memory_id)
     services.memory_delete(memory=memory)
     messages.success(request, "Memory deleted.")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import cast
+
 from django import forms
 
 from authors.models import Author
@@ -11,6 +14,7 @@ from orchestrator.models import Series
 from orchestrator.selectors import flow_choices
 from reviews.models import DraftState
 from reviews.selectors import AGE_FILTERS
+from tenants.models import Membership
 
 
 class FlowStartForm(forms.Form):
@@ -24,11 +28,13 @@ class FlowStartForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["author"].queryset = authors(active_only=True)
-        self.fields["author"].widget.attrs["id"] = "author"
-        self.fields["flow"].choices = flow_choices()
-        self.fields["flow"].widget.attrs["id"] = "flow"
-        if not self.is_bound and "post" in dict(self.fields["flow"].choices):
+        author = cast(forms.ModelChoiceField, self.fields["author"])
+        author.queryset = authors(active_only=True)
+        author.widget.attrs["id"] = "author"
+        flow = cast(forms.ChoiceField, self.fields["flow"])
+        flow.choices = flow_choices()
+        flow.widget.attrs["id"] = "flow"
+        if not self.is_bound and "post" in dict(flow.choices):
             self.initial.setdefault("flow", "post")
 
 
@@ -48,10 +54,20 @@ class QueueFilterForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["author"].queryset = authors(active_only=False)
-        self.fields["flow"].choices = [("", "All flows"), *[(n, n) for n, _ in flow_choices()]]
-        self.fields["state"].choices = [("", "Open"), *DraftState.choices, ("all", "All states")]
-        self.fields["age"].choices = [("", "Any age"), *[(k, AGE_LABELS[k]) for k in AGE_FILTERS]]
+        cast(forms.ModelChoiceField, self.fields["author"]).queryset = authors(active_only=False)
+        cast(forms.ChoiceField, self.fields["flow"]).choices = [
+            ("", "All flows"),
+            *[(n, n) for n, _ in flow_choices()],
+        ]
+        cast(forms.ChoiceField, self.fields["state"]).choices = [
+            ("", "Open"),
+            *DraftState.choices,
+            ("all", "All states"),
+        ]
+        cast(forms.ChoiceField, self.fields["age"]).choices = [
+            ("", "Any age"),
+            *[(k, AGE_LABELS[k]) for k in AGE_FILTERS],
+        ]
         for name, field in self.fields.items():
             field.widget.attrs["id"] = f"filter-{name}"
 
@@ -77,11 +93,11 @@ class ChangesForm(forms.Form):
 class AssignForm(forms.Form):
     assignee = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
 
-    def __init__(self, *args, members=(), **kwargs) -> None:
+    def __init__(self, *args, members: Sequence[Membership] = (), **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.members = {m.user_id: m.user for m in members}
         choices = [(m.user_id, m.user.email) for m in members]
-        self.fields["assignee"].choices = [("", "Nobody"), *choices]
+        cast(forms.TypedChoiceField, self.fields["assignee"]).choices = [("", "Nobody"), *choices]
         self.fields["assignee"].widget.attrs["id"] = "assignee"
 
 
@@ -94,7 +110,7 @@ class SeriesForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["author"].queryset = authors(active_only=True)
+        cast(forms.ModelChoiceField, self.fields["author"]).queryset = authors(active_only=True)
         self.fields["flow_name"].widget.choices = flow_choices()
         for name, field in self.fields.items():
             field.widget.attrs.setdefault("id", f"series-{name.replace('_', '-')}")

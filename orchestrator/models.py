@@ -60,9 +60,18 @@ class FlowRun(TenantOwnedModel):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Never stranded (orchestrator/sweeper.py): when the run was last sent to the queue (or is due
+    # again, after a retry's countdown), which worker holds it and when that worker last beat.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=120, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    takeovers = models.PositiveSmallIntegerField(
+        default=0, help_text="How often the sweeper resumed the run after its worker stopped beating."
+    )
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="flowrun_status_heartbeat")]
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "idempotency_key"],

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from celery.signals import beat_init
 
-from orchestrator import queueing
+from orchestrator import queueing, sweeper
 from orchestrator.flows.engine import execute_run, fail_run
 from orchestrator.flows.revision import revise_on_request
 from orchestrator.flows.series import series_run_now
@@ -38,15 +39,23 @@ def run_flow(self, tenant_id: int, run_id: int) -> str:
     if tenant is None:
         return "tenant gone"
     with tenant_scope(tenant):
+        # One worker at a time: a duplicate message (the sweeper's, a redelivery) finds the run held.
+        token = sweeper.claim_run(run_id)
+        if token is None:
+            return "held by another worker or finished"
         run = FlowRun.objects.select_related("author", "definition").filter(pk=run_id).first()
         if run is None:
             return "run gone"
         try:
-            execute_run(run)
+            with sweeper.Lease(run_id, token) as lease:
+                execute_run(run, lease=lease)
+        except sweeper.RunTakenOverError:
+            return "taken over"
         except StepFailedError as exc:
             if exc.transient and self.request.retries < self.max_retries:
                 countdown = max(exc.retry_after or 0, RETRY_DELAYS[self.request.retries])
                 logger.info("run %s: %s; retrying in %ss", run_id, exc, countdown)
+                sweeper.release_for_retry(run_id, token, countdown=countdown)
                 raise self.retry(exc=exc, countdown=countdown) from exc
             fail_run(run, str(exc))
             return "failed"
@@ -88,3 +97,15 @@ def run_series(tenant_id: int, series_id: int) -> str:
             return "series gone or paused"
         series_run_now(series)
     return "ok"
+
+
+@shared_task(name=queueing.SWEEP, ignore_result=True)
+def sweep() -> str:
+    """Celery beat runs this every MAESTRO_RUNS["sweep_every_seconds"] (see orchestrator/sweeper.py)."""
+    return sweeper.sweep().summary()
+
+
+@beat_init.connect
+def _install_sweeper_schedule(sender: object = None, **kwargs: object) -> None:
+    """Beat reads its schedule from the database: make sure the sweeper is in it, at its interval."""
+    sweeper.schedule_install()

@@ -9,17 +9,19 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.forms import BaseForm
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from common.forms import add_validation_errors
 from orchestrator import selectors
 from orchestrator.flows import events
 from orchestrator.flows.series import series_run_now, series_save
@@ -33,10 +35,13 @@ from orchestrator.forms import (
     RejectForm,
     SeriesForm,
 )
+from orchestrator.models import Series
 from reviews import selectors as review_selectors
 from reviews import services as reviews
 from reviews.models import Draft, DraftState, LearningProposal
 from tenants.access import tenant_view
+from tenants.http import TenantRequest
+from tenants.models import Membership
 from tenants.roles import Permission, role_allows
 from tenants.selectors import tenant_members
 
@@ -47,14 +52,6 @@ SSE_BLOCK_MS = 15_000
 SSE_MAX_SECONDS = 300
 STREAM_ID = re.compile(r"\d+(-\d+)?")
 WAITING_STATES = (DraftState.GENERATING, DraftState.CHANGES_REQUESTED)
-
-
-def _add_errors(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 def _safe_next(request: HttpRequest, default: str) -> str:
@@ -69,7 +66,7 @@ def _safe_next(request: HttpRequest, default: str) -> str:
 
 @tenant_view(read=Permission.WRITE, write=Permission.WRITE)
 @require_http_methods(["GET", "POST"])
-def flow_new(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def flow_new(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     form = FlowStartForm(request.POST or None, initial={"author": request.GET.get("author")})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -78,7 +75,7 @@ def flow_new(request: HttpRequest, tenant_slug: str) -> HttpResponse:
                 author=data["author"], brief=data["brief"], flow_name=data["flow"], created_by=request.user
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_validation_errors(form, exc)
         else:
             return redirect("orchestrator:run", tenant_slug=tenant_slug, run_id=run.pk)
     return render(request, "orchestrator/flow_new.html", {"form": form})
@@ -86,7 +83,7 @@ def flow_new(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 
 @tenant_view()
 @require_GET
-def run_detail(request: HttpRequest, tenant_slug: str, run_id: int) -> HttpResponse:
+def run_detail(request: TenantRequest, tenant_slug: str, run_id: int) -> HttpResponse:
     run = selectors.access_run(run_id=run_id)
     context = {
         "run": run,
@@ -102,7 +99,7 @@ def run_detail(request: HttpRequest, tenant_slug: str, run_id: int) -> HttpRespo
 
 @tenant_view()
 @require_GET
-def run_events(request: HttpRequest, tenant_slug: str, run_id: int) -> StreamingHttpResponse:
+def run_events(request: TenantRequest, tenant_slug: str, run_id: int) -> StreamingHttpResponse:
     """The run's progress as Server-Sent Events. Everything tenant-scoped happens here, before the
     response is returned: the stream itself runs after TenantMiddleware left the scope, and reads
     only Redis."""
@@ -160,7 +157,7 @@ def _release_db_connection() -> None:
 
 @tenant_view()
 @require_GET
-def draft_queue(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def draft_queue(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     form = QueueFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     drafts = review_selectors.drafts_queue(
@@ -176,7 +173,7 @@ def draft_queue(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 
 @tenant_view(write=Permission.WRITE)
 @require_POST
-def draft_next(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def draft_next(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     author_id = request.POST.get("author")
     draft = reviews.draft_claim_next(user=request.user, author_id=int(author_id) if author_id else None)
     if draft is None:
@@ -187,7 +184,7 @@ def draft_next(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 
 @tenant_view(write=Permission.WRITE)
 @require_POST
-def drafts_bulk_approve(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def drafts_bulk_approve(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     ids = [int(value) for value in request.POST.getlist("draft") if value.isdigit()]
     back = _safe_next(request, reverse("orchestrator:drafts", kwargs={"tenant_slug": tenant_slug}))
     if not ids:
@@ -205,11 +202,13 @@ def drafts_bulk_approve(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 # ---- one draft ----------------------------------------------------------------------------------------
 
 
-def _writers():
+def _writers() -> list[Membership]:
     return [m for m in tenant_members() if role_allows(m.role, Permission.WRITE)]
 
 
-def _draft_page(request: HttpRequest, draft: Draft, *, status: int = 200, **forms) -> HttpResponse:
+def _draft_page(
+    request: TenantRequest, draft: Draft, *, status: int = 200, **forms: BaseForm
+) -> HttpResponse:
     mine = review_selectors.claim_is_live(draft) and draft.claimed_by_id == request.user.pk
     context = {
         "draft": draft,
@@ -230,7 +229,7 @@ def _draft_page(request: HttpRequest, draft: Draft, *, status: int = 200, **form
 
 @tenant_view()
 @require_GET
-def draft_detail(request: HttpRequest, tenant_slug: str, draft_id: int) -> HttpResponse:
+def draft_detail(request: TenantRequest, tenant_slug: str, draft_id: int) -> HttpResponse:
     draft = review_selectors.access_draft(draft_id=draft_id)
     if request.GET.get("part") == "poll":
         # While a model writes, the page polls; once it is done the whole page reloads.
@@ -240,7 +239,9 @@ def draft_detail(request: HttpRequest, tenant_slug: str, draft_id: int) -> HttpR
     return _draft_page(request, draft)
 
 
-def _draft_action(request: HttpRequest, tenant_slug: str, draft_id: int, action, success: str):
+def _draft_action(
+    request: TenantRequest, tenant_slug: str, draft_id: int, action: Callable[[Draft], None], success: str
+) -> HttpResponse:
     draft = review_selectors.access_draft(draft_id=draft_id)
     try:
         action(draft)
@@ -254,7 +255,7 @@ def _draft_action(request: HttpRequest, tenant_slug: str, draft_id: int, action,
 
 @tenant_view(write=Permission.WRITE)
 @require_POST
-def draft_claim(request: HttpRequest, tenant_slug: str, draft_id: int) -> HttpResponse:
+def draft_claim(request: TenantRequest, tenant_slug: str, draft_id: int) -> HttpResponse:
     def claim(draft: Draft) -> None:
         reviews.draft_claim(draft_id=draft.pk, user=request.user)
 
@@ -263,7 +264,7 @@ def draft_claim(request: HttpRequest, tenant_slug: str, draft_id: int) -> HttpRe
 
 @tenant_view(write=Permission.WRITE)
 @require_POST
-def draft_release(request: HttpRequest, tenant_slug: str, draft_id: int) -> HttpResponse:
+def draft_release(request: TenantRequest, tenant_slug: str, draft_id: int) -> HttpResponse:
     def release(draft: Draft) -> None:
         reviews.draft_release(draft_id=draft.pk, user=request.user)
 
@@ -272,7 +273,7 @@ def draft_release(request: HttpRequest, tenant_slug: str, draft_id: int) -> Http
 
 @tenant_view(write=Permission.WRITE)
 @require_POST
-def draft_edit(request: HttpRequest, tenant_slug: str, draft_id: int) -> HttpResponse:
+def draft_edit(request: TenantRequest, tenant_slug: str, draft_id: int) -> HttpResponse:
     draft = review_selectors.access_draft(draft_id=draft_id)
     form = BodyForm(request.POST)
     error = ""
@@ -299,7 +300,7 @@ def draft_edit(request: HttpRequest, tenant_slug: str, draft_id: int) -> HttpRes
 
 @tenant_view(write=Permission.WRITE)
 @require_POST
-def draft_approve(request: HttpRequest, tenant_slug: str, draft_id: int) -> HttpResponse:
+def draft_approve(request: TenantRequest, tenant_slug: str, draft_id: int) -> HttpResponse:
     draft = review_selectors.access_draft(draft_id=draft_id)
     body = request.POST.get("body")  # present when the reviewer holds the claim and edited in place
     try:
@@ -315,7 +316,7 @@ def draft_approve(request: HttpRequest, tenant_slug: str, draft_id: int) -> Http
 
 @tenant_view(write=Permission.WRITE)
 @require_POST
-def draft_reject(request: HttpRequest, tenant_slug: str, draft_id: int) -> HttpResponse:
+def draft_reject(request: TenantRequest, tenant_slug: str, draft_id: int) -> HttpResponse:
     draft = review_selectors.access_draft(draft_id=draft_id)
     form = RejectForm(request.POST)
     if form.is_valid():
@@ -331,7 +332,7 @@ def draft_reject(request: HttpRequest, tenant_slug: str, draft_id: int) -> HttpR
 
 @tenant_view(write=Permission.WRITE)
 @require_POST
-def draft_request_changes(request: HttpRequest, tenant_slug: str, draft_id: int) -> HttpResponse:
+def draft_request_changes(request: TenantRequest, tenant_slug: str, draft_id: int) -> HttpResponse:
     draft = review_selectors.access_draft(draft_id=draft_id)
     form = ChangesForm(request.POST)
     if form.is_valid():
@@ -347,7 +348,7 @@ def draft_request_changes(request: HttpRequest, tenant_slug: str, draft_id: int)
 
 @tenant_view(write=Permission.WRITE)
 @require_POST
-def draft_assign(request: HttpRequest, tenant_slug: str, draft_id: int) -> HttpResponse:
+def draft_assign(request: TenantRequest, tenant_slug: str, draft_id: int) -> HttpResponse:
     draft = review_selectors.access_draft(draft_id=draft_id)
     form = AssignForm(request.POST, members=_writers())
     if not form.is_valid():
@@ -364,7 +365,7 @@ def draft_assign(request: HttpRequest, tenant_slug: str, draft_id: int) -> HttpR
 
 @tenant_view()
 @require_GET
-def learnings(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def learnings(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     status = request.GET.get("status", LearningProposal.Status.PROPOSED)
     if status not in LearningProposal.Status.values:
         status = ""
@@ -378,7 +379,9 @@ def learnings(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     return render(request, "orchestrator/learnings.html", context)
 
 
-def _decide_learning(request: HttpRequest, tenant_slug: str, proposal_id: int, *, accept: bool):
+def _decide_learning(
+    request: TenantRequest, tenant_slug: str, proposal_id: int, *, accept: bool
+) -> HttpResponse:
     proposal = review_selectors.access_proposal(proposal_id=proposal_id)
     try:
         if accept:
@@ -398,13 +401,13 @@ def _decide_learning(request: HttpRequest, tenant_slug: str, proposal_id: int, *
 
 @tenant_view(write=Permission.EDIT_CONTENT)
 @require_POST
-def learning_accept(request: HttpRequest, tenant_slug: str, proposal_id: int) -> HttpResponse:
+def learning_accept(request: TenantRequest, tenant_slug: str, proposal_id: int) -> HttpResponse:
     return _decide_learning(request, tenant_slug, proposal_id, accept=True)
 
 
 @tenant_view(write=Permission.EDIT_CONTENT)
 @require_POST
-def learning_dismiss(request: HttpRequest, tenant_slug: str, proposal_id: int) -> HttpResponse:
+def learning_dismiss(request: TenantRequest, tenant_slug: str, proposal_id: int) -> HttpResponse:
     return _decide_learning(request, tenant_slug, proposal_id, accept=False)
 
 
@@ -413,11 +416,11 @@ def learning_dismiss(request: HttpRequest, tenant_slug: str, proposal_id: int) -
 
 @tenant_view()
 @require_GET
-def series_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def series_list(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     return render(request, "orchestrator/series_list.html", {"series_list": selectors.series_list()})
 
 
-def _series_form_page(request: HttpRequest, tenant_slug: str, series=None) -> HttpResponse:
+def _series_form_page(request: TenantRequest, tenant_slug: str, series: Series | None = None) -> HttpResponse:
     form = SeriesForm(request.POST or None, instance=series)
     if request.method == "POST" and form.is_valid():
         instance = form.save(commit=False)
@@ -426,7 +429,7 @@ def _series_form_page(request: HttpRequest, tenant_slug: str, series=None) -> Ht
         try:
             instance = series_save(series=instance)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_validation_errors(form, exc)
         else:
             messages.success(request, f"Series “{instance.name}” saved.")
             return redirect("orchestrator:series", tenant_slug=tenant_slug, series_id=instance.pk)
@@ -440,19 +443,19 @@ def _series_form_page(request: HttpRequest, tenant_slug: str, series=None) -> Ht
 
 @tenant_view(read=Permission.EDIT_CONTENT, write=Permission.EDIT_CONTENT)
 @require_http_methods(["GET", "POST"])
-def series_new(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def series_new(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     return _series_form_page(request, tenant_slug)
 
 
 @tenant_view(write=Permission.EDIT_CONTENT)
 @require_http_methods(["GET", "POST"])
-def series_edit(request: HttpRequest, tenant_slug: str, series_id: int) -> HttpResponse:
+def series_edit(request: TenantRequest, tenant_slug: str, series_id: int) -> HttpResponse:
     return _series_form_page(request, tenant_slug, selectors.access_series(series_id=series_id))
 
 
 @tenant_view(write=Permission.EDIT_CONTENT)
 @require_POST
-def series_toggle(request: HttpRequest, tenant_slug: str, series_id: int) -> HttpResponse:
+def series_toggle(request: TenantRequest, tenant_slug: str, series_id: int) -> HttpResponse:
     series = selectors.access_series(series_id=series_id)
     series.is_active = not series.is_active
     series_save(series=series)
@@ -462,7 +465,7 @@ def series_toggle(request: HttpRequest, tenant_slug: str, series_id: int) -> Htt
 
 @tenant_view(write=Permission.WRITE)
 @require_POST
-def series_run(request: HttpRequest, tenant_slug: str, series_id: int) -> HttpResponse:
+def series_run(request: TenantRequest, tenant_slug: str, series_id: int) -> HttpResponse:
     series = selectors.access_series(series_id=series_id)
     try:
         run = series_run_now(series)

@@ -6,6 +6,8 @@ they are validated, numbered and recorded in the history like any editor's.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 
@@ -20,12 +22,13 @@ from prompts.models import (
 )
 
 VERSION_FIELDS = ["template", "messages", "variables", "tier", "temperature", "max_tokens", "change_note"]
+INLINE_FIELDS = ("number", "change_note", "tier", "temperature", "max_tokens", "created_by", "created_at")
 
 
 class PromptVersionInline(admin.TabularInline):
     model = PromptVersion
-    fields = ["number", "change_note", "tier", "temperature", "max_tokens", "created_by", "created_at"]
-    readonly_fields = fields
+    fields = INLINE_FIELDS
+    readonly_fields = INLINE_FIELDS
     extra = 0
     can_delete = False
     show_change_link = True
@@ -47,10 +50,11 @@ class PromptVersionForm(forms.ModelForm):
         model = PromptVersion
         fields = VERSION_FIELDS
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         if self.instance.pk is None and not self.errors:  # saved versions are read-only
-            fields = {
+            fields: dict[str, Any] = {
                 name: cleaned.get(name) for name in VERSION_FIELDS if name not in ("template", "change_note")
             }
             services.prompt_version_validate(**fields)

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from decimal import Decimal
+from typing import cast
 
 from django import forms
 
@@ -37,7 +39,11 @@ class BaseMessageFormSet(forms.BaseFormSet):
         ]
 
 
-MessageFormSet = forms.formset_factory(MessageForm, formset=BaseMessageFormSet, extra=1, max_num=12)
+# formset_factory returns a subclass of `formset`; django-stubs types it as plain BaseFormSet.
+MessageFormSet = cast(
+    type[BaseMessageFormSet],
+    forms.formset_factory(MessageForm, formset=BaseMessageFormSet, extra=1, max_num=12),
+)
 
 
 class VersionForm(forms.Form):
@@ -92,9 +98,9 @@ class LabelMoveForm(forms.Form):
     version = forms.TypedChoiceField(coerce=int, label="Version")
     note = forms.CharField(max_length=300, required=False)
 
-    def __init__(self, *args, versions=(), **kwargs):
+    def __init__(self, *args, versions: Iterable[PromptVersion] = (), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["version"].choices = [
+        cast(forms.TypedChoiceField, self.fields["version"]).choices = [
             (v.pk, f"v{v.number} — {v.change_note or 'no note'}") for v in versions
         ]
 
@@ -109,8 +115,8 @@ class ExperimentForm(forms.Form):
         help_text="The rest stays on production (A).",
     )
 
-    def __init__(self, *args, versions=(), **kwargs):
+    def __init__(self, *args, versions: Iterable[PromptVersion] = (), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["version_b"].choices = [
+        cast(forms.TypedChoiceField, self.fields["version_b"]).choices = [
             (v.pk, f"v{v.number} — {v.change_note or 'no note'}") for v in versions
         ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from decimal import Decimal
+from typing import ClassVar
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -76,7 +77,7 @@ class ImmutableQuerySet(models.QuerySet):
         raise ImmutableRowError(f"{self.model.__name__} rows never change once saved.")
 
 
-class PromptVersionManager(TenantOrSharedManager.from_queryset(ImmutableQuerySet)):
+class PromptVersionManager(TenantOrSharedManager.from_queryset(ImmutableQuerySet)):  # type: ignore[misc]  # django-stubs cannot type a from_queryset manager used as a base class
     """Scoped like every shared-or-owned manager; `.update()` refuses."""
 
 
@@ -109,7 +110,7 @@ class PromptVersion(TenantOrSharedModel):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = PromptVersionManager()
+    objects: ClassVar[PromptVersionManager] = PromptVersionManager()
 
     class Meta:
         ordering = ["template", "-number"]

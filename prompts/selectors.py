@@ -206,7 +206,7 @@ def prompt_outcome_stats(
             OutcomeStats(
                 version=version,
                 count=count,
-                approval_rate=(row["approved"] / count) if count else None,
+                approval_rate=(row["approved"] / count) if row and count else None,
                 mean_edit_distance=row["edit"] if row else None,
                 mean_cost_micros=float(row["cost"]) if row and row["cost"] is not None else None,
             )

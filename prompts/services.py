@@ -231,7 +231,7 @@ def prompt_label_move(
     template = _lock(template)
     current = PromptLabel.objects.select_for_update().filter(template=template, name=label).first()
     previous = current.version if current else None
-    if previous is not None and previous.pk == version.pk:
+    if current is not None and previous is not None and previous.pk == version.pk:
         return current
     if current is None:
         current = PromptLabel.objects.create(

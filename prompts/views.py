@@ -8,27 +8,29 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from common.forms import add_validation_errors
 from prompts import selectors, services
 from prompts.diffing import version_diff
 from prompts.forms import ExperimentForm, LabelMoveForm, MessageFormSet, VersionForm
 from prompts.models import PRODUCTION, PromptTemplate, PromptVersion
 from tenants.access import tenant_view
+from tenants.http import TenantRequest
 from tenants.roles import Permission
 
 
 @tenant_view()
 @require_GET
-def library(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def library(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     return render(request, "prompts/library.html", {"entries": selectors.prompt_library()})
 
 
 @tenant_view(write=Permission.EDIT_CONTENT)
 @require_http_methods(["GET", "POST"])
-def template_detail(request: HttpRequest, tenant_slug: str, prompt_id: int) -> HttpResponse:
+def template_detail(request: TenantRequest, tenant_slug: str, prompt_id: int) -> HttpResponse:
     """The template's versions, labels and history; POST moves a label (production back = rollback)."""
     template = selectors.access_prompt_template(template_id=prompt_id)
     versions = list(selectors.template_versions(template=template))
@@ -40,7 +42,7 @@ def template_detail(request: HttpRequest, tenant_slug: str, prompt_id: int) -> H
     return render(request, "prompts/template.html", _template_context(template, versions, form))
 
 
-def _label_move(request: HttpRequest, template: PromptTemplate, form: LabelMoveForm, *, version) -> bool:
+def _label_move(request: TenantRequest, template: PromptTemplate, form: LabelMoveForm, *, version) -> bool:
     label = form.cleaned_data["label"]
     try:
         services.prompt_label_move(
@@ -51,7 +53,7 @@ def _label_move(request: HttpRequest, template: PromptTemplate, form: LabelMoveF
             note=form.cleaned_data["note"],
         )
     except ValidationError as exc:
-        _add_errors(form, exc)
+        add_validation_errors(form, exc)
         return False
     messages.success(request, f"{label} now points at v{version.number}.")
     return True
@@ -74,7 +76,7 @@ def _template_context(template: PromptTemplate, versions: list[PromptVersion], l
 
 @tenant_view(read=Permission.EDIT_CONTENT, write=Permission.EDIT_CONTENT)
 @require_http_methods(["GET", "POST"])
-def version_new(request: HttpRequest, tenant_slug: str, prompt_id: int) -> HttpResponse:
+def version_new(request: TenantRequest, tenant_slug: str, prompt_id: int) -> HttpResponse:
     """Save a new version, prefilled from production; on a Maestro default it creates the override."""
     template = selectors.access_prompt_template(template_id=prompt_id)
     override = selectors.tenant_override(template=template)
@@ -100,7 +102,7 @@ def version_new(request: HttpRequest, tenant_slug: str, prompt_id: int) -> HttpR
                 change_note=data["change_note"],
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_validation_errors(form, exc)
         else:
             messages.success(request, f"Saved v{version.number} of {version.template.key}.")
             return redirect("prompts:template", tenant_slug=tenant_slug, prompt_id=version.template_id)
@@ -110,7 +112,7 @@ def version_new(request: HttpRequest, tenant_slug: str, prompt_id: int) -> HttpR
 
 @tenant_view(write=Permission.EDIT_CONTENT)
 @require_http_methods(["GET", "POST"])
-def version_detail(request: HttpRequest, tenant_slug: str, prompt_version_id: int) -> HttpResponse:
+def version_detail(request: TenantRequest, tenant_slug: str, prompt_version_id: int) -> HttpResponse:
     """One version in full; POST makes it production (a rollback when it is older)."""
     version = selectors.access_prompt_version(version_id=prompt_version_id)
     template = version.template
@@ -138,7 +140,7 @@ def version_detail(request: HttpRequest, tenant_slug: str, prompt_version_id: in
 
 @tenant_view()
 @require_GET
-def diff(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def diff(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     """Diff of two versions (?a=<id>&b=<id>): any two the tenant sees, e.g. its override and the default."""
     try:
         old_id, new_id = int(request.GET["a"]), int(request.GET["b"])
@@ -159,7 +161,7 @@ def diff(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 
 @tenant_view(write=Permission.EDIT_CONTENT)
 @require_http_methods(["GET", "POST"])
-def experiment(request: HttpRequest, tenant_slug: str, prompt_id: int) -> HttpResponse:
+def experiment(request: TenantRequest, tenant_slug: str, prompt_id: int) -> HttpResponse:
     """A/B split of the template's production traffic: start one, and see each version's outcomes."""
     template = selectors.access_prompt_template(template_id=prompt_id)
     versions = list(selectors.template_versions(template=template))
@@ -174,7 +176,7 @@ def experiment(request: HttpRequest, tenant_slug: str, prompt_id: int) -> HttpRe
                 actor=request.user,
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_validation_errors(form, exc)
         else:
             messages.success(
                 request, f"A/B experiment started: v{version_b.number} gets its share of traffic."
@@ -196,16 +198,8 @@ def experiment(request: HttpRequest, tenant_slug: str, prompt_id: int) -> HttpRe
 
 @tenant_view(write=Permission.EDIT_CONTENT)
 @require_POST
-def experiment_stop(request: HttpRequest, tenant_slug: str, prompt_experiment_id: int) -> HttpResponse:
+def experiment_stop(request: TenantRequest, tenant_slug: str, prompt_experiment_id: int) -> HttpResponse:
     experiment = selectors.access_prompt_experiment(experiment_id=prompt_experiment_id)
     services.prompt_experiment_stop(experiment=experiment, actor=request.user, note="Stopped by an editor.")
     messages.success(request, "Experiment stopped: all traffic is back on production.")
     return redirect("prompts:experiment", tenant_slug=tenant_slug, prompt_id=experiment.template_id)
-
-
-def _add_errors(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)

@@ -29,7 +29,7 @@ from webhooks.services import draft_transition_emit
 
 CLAIM_LEASE = timedelta(minutes=15)
 
-ALLOWED = {
+ALLOWED: dict[str, set[str]] = {
     DraftState.GENERATING: {DraftState.READY},
     DraftState.READY: {DraftState.IN_REVIEW, DraftState.APPROVED, DraftState.REJECTED},
     DraftState.IN_REVIEW: {

@@ -2,7 +2,7 @@
 
 `TenantMiddleware` sets `tenant` and `membership` on every request (None outside `t/<slug>/`), django-htmx
 sets `htmx`, and `@tenant_view` pages run only for a logged-in member. Annotate views with
-`TenantRequest`; pages outside a tenant use `MaestroRequest`.
+`TenantRequest`; pages outside a tenant use `MaestroRequest`, or `LoggedInRequest` behind `@login_required`.
 """
 
 from __future__ import annotations
@@ -23,10 +23,16 @@ class MaestroRequest(HttpRequest):
     htmx: HtmxDetails
 
 
+class LoggedInRequest(MaestroRequest):
+    """A request to a `@login_required` page outside a tenant."""
+
+    user: User  # narrower than HttpRequest's User | AnonymousUser: login_required let it in
+
+
 class TenantRequest(HttpRequest):
     """A request to a `@tenant_view`: the middleware has resolved the tenant and checked the role."""
 
     tenant: Tenant
     membership: Membership
-    user: User  # type: ignore[assignment]  # narrower than HttpRequest's User | AnonymousUser: members only
+    user: User  # narrower than HttpRequest's User | AnonymousUser: members only
     htmx: HtmxDetails

@@ -7,6 +7,8 @@ whole request and reset afterwards, even on errors.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
@@ -14,6 +16,7 @@ from django.urls import Resolver404, resolve
 
 from tenants.access import SAFE_METHODS, rules_of
 from tenants.context import tenant_scope
+from tenants.http import MaestroRequest
 from tenants.models import Tenant
 from tenants.roles import role_allows
 from tenants.selectors import membership_for
@@ -22,10 +25,10 @@ TENANT_KWARG = "tenant_slug"
 
 
 class TenantMiddleware:
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: MaestroRequest) -> HttpResponse:
         request.tenant = None
         request.membership = None
         try:
@@ -38,8 +41,8 @@ class TenantMiddleware:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         tenant = Tenant.objects.filter(slug=slug, is_active=True).first()
-        membership = membership_for(user=request.user, tenant=tenant) if tenant else None
-        if membership is None:
+        membership = membership_for(user=request.user, tenant=tenant) if tenant is not None else None
+        if tenant is None or membership is None:
             raise Http404("No such tenant")
         rules = rules_of(match.func)
         if rules is None:

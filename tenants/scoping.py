@@ -10,6 +10,8 @@ tenant explicitly.
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.db import models
 
 from tenants.context import TenantScopeError, cross_tenant_reason, current_tenant, require_tenant
@@ -22,7 +24,7 @@ class TenantQuerySet(models.QuerySet):
     scope_missing = False
 
     def _clone(self):
-        clone = super()._clone()
+        clone = super()._clone()  # type: ignore[misc]  # django-stubs does not declare QuerySet._clone
         clone.scope_missing = self.scope_missing
         return clone
 
@@ -62,12 +64,16 @@ class TenantQuerySet(models.QuerySet):
         return super().iterator(chunk_size=chunk_size)
 
 
-class TenantScopedManager(models.Manager.from_queryset(TenantQuerySet)):
+_TenantManagerBase = models.Manager.from_queryset(TenantQuerySet)
+
+
+class TenantScopedManager(_TenantManagerBase):
     def _scope_filter(self, tenant) -> models.Q:
         return models.Q(tenant=tenant)
 
     def get_queryset(self) -> models.QuerySet:
-        queryset = super().get_queryset()
+        # from_queryset(TenantQuerySet) builds it; the stubs only know it as a QuerySet.
+        queryset = cast(TenantQuerySet, super().get_queryset())
         tenant = current_tenant()
         if tenant is not None:
             return queryset.filter(self._scope_filter(tenant))

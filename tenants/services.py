@@ -29,7 +29,7 @@ def member_add(*, tenant: Tenant, email: str, role: str, request: HttpRequest | 
         raise ValidationError({"role": f"Unknown role {role!r}."})
     user = User.objects.filter(email=email).first()
     created = user is None
-    if created:
+    if user is None:
         user = User.objects.create_user(email=email, password=None)
     with tenant_scope(tenant):
         if Membership.objects.filter(user=user).exists():

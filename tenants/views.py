@@ -5,19 +5,21 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from common.forms import add_validation_errors
 from tenants import selectors, services
 from tenants.access import tenant_view
 from tenants.forms import MemberAddForm, MemberRoleForm
+from tenants.http import LoggedInRequest, TenantRequest
 from tenants.models import Membership
 from tenants.roles import Permission
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: LoggedInRequest) -> HttpResponse:
     memberships = list(selectors.memberships_of_user(user=request.user))
     last = request.session.get("last_tenant")
     for membership in memberships:
@@ -29,7 +31,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @tenant_view()
-def dashboard(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def dashboard(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     request.session["last_tenant"] = tenant_slug
     context = {"member_count": selectors.tenant_members().count()}
     return render(request, "tenants/dashboard.html", context)
@@ -37,13 +39,13 @@ def dashboard(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 
 @tenant_view(write=Permission.MANAGE_TENANT)
 @require_http_methods(["GET", "POST"])
-def members(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def members(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     form = MemberAddForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             membership = services.member_add(tenant=request.tenant, request=request, **form.cleaned_data)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_validation_errors(form, exc)
         else:
             messages.success(request, f"{membership.user.email} added as {membership.get_role_display()}.")
             return redirect("tenants:members", tenant_slug=tenant_slug)
@@ -53,7 +55,7 @@ def members(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 
 @tenant_view(write=Permission.MANAGE_TENANT)
 @require_POST
-def member_role(request: HttpRequest, tenant_slug: str, membership_id: int) -> HttpResponse:
+def member_role(request: TenantRequest, tenant_slug: str, membership_id: int) -> HttpResponse:
     membership = get_object_or_404(Membership.objects.select_related("user"), pk=membership_id)
     form = MemberRoleForm(request.POST)
     if not form.is_valid():
@@ -73,7 +75,7 @@ def member_role(request: HttpRequest, tenant_slug: str, membership_id: int) -> H
 
 @tenant_view(write=Permission.MANAGE_TENANT)
 @require_POST
-def member_remove(request: HttpRequest, tenant_slug: str, membership_id: int) -> HttpResponse:
+def member_remove(request: TenantRequest, tenant_slug: str, membership_id: int) -> HttpResponse:
     membership = get_object_or_404(Membership.objects.select_related("user"), pk=membership_id)
     try:
         services.member_remove(membership=membership)
@@ -82,11 +84,3 @@ def member_remove(request: HttpRequest, tenant_slug: str, membership_id: int) ->
     else:
         messages.success(request, f"{membership.user.email} was removed.")
     return redirect("tenants:members", tenant_slug=tenant_slug)
-
-
-def _add_errors(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)

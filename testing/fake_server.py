@@ -139,8 +139,11 @@ def _wants_stream_usage(body: dict[str, Any], wire: OpenAIWire | AnthropicWire) 
 
 
 def _api_key(request: HttpRequest) -> str:
-    return request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix(
-        "Bearer "
+    # x-api-key (Anthropic), api-key (Azure OpenAI), Authorization: Bearer (OpenAI)
+    return (
+        request.headers.get("x-api-key")
+        or request.headers.get("api-key")
+        or request.headers.get("authorization", "").removeprefix("Bearer ")
     )
 
 

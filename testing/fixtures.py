@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from config.workers import worker_command
 from testing.fake_provider import FakeProvider
 
 
@@ -27,7 +28,6 @@ def fake_provider(fake_provider_server):
 import os  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -59,26 +59,11 @@ class WorkerProcess:
             "MAESTRO_VISIBILITY_TIMEOUT": str(visibility_timeout),
             "PYTHONUNBUFFERED": "1",
         }
-        self.argv = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool",
-            "threads",
-            "--concurrency",
-            str(concurrency),
-            "-Q",
-            self.queue,
-            "--without-mingle",
-            "--without-gossip",
-            "--loglevel",
-            "INFO",
-            "-n",
-            f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
-        ]
+        self.argv = worker_command(
+            concurrency=concurrency,
+            queue=self.queue,
+            name=f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
+        )
         self.process: subprocess.Popen | None = None
         self.log = ROOT / ".data" / "test-workers" / f"worker-{os.getpid()}-{time.monotonic_ns()}.log"
 

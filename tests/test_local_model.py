@@ -7,8 +7,10 @@ server on loopback that answers /health (503 while "loading") and /v1/models lik
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -22,6 +24,9 @@ import pytest
 
 from config import embedded, launcher, local_model
 from config.local_model import LocalModelError, LocalModelNotInstalledError
+
+# What os.kill(pid, 0) says once the process is gone (and reaped): ESRCH.
+NO_SUCH_PROCESS = "^" + re.escape(f"[Errno {errno.ESRCH}] {os.strerror(errno.ESRCH)}") + "$"
 
 STAND_IN = """\
 import json, os, sys, time
@@ -321,8 +326,9 @@ def test_server_that_never_gets_ready_is_stopped(stand_in, monkeypatch):
     with pytest.raises(LocalModelError, match="not ready after"):
         local_model.ensure_local_model_server(port=_free_port(), ready_timeout=1)
     [run] = stand_in.runs()
-    with pytest.raises(ProcessLookupError):
+    with pytest.raises(ProcessLookupError, match=NO_SUCH_PROCESS) as gone:
         os.kill(run["pid"], 0)
+    assert gone.value.errno == errno.ESRCH
 
 
 class _NotLlamaHandler(BaseHTTPRequestHandler):
@@ -423,8 +429,10 @@ def test_launcher_gives_children_the_model_url_and_stops_the_server(quiet_launch
         }
     assert f"Local model: gemma3-270m at http://127.0.0.1:{port}/v1" in capsys.readouterr().out
     [run] = stand_in.runs()
-    with pytest.raises(ProcessLookupError):  # stopped and reaped with the other children
+    # Stopped and reaped with the other children.
+    with pytest.raises(ProcessLookupError, match=NO_SUCH_PROCESS) as gone:
         os.kill(run["pid"], 0)
+    assert gone.value.errno == errno.ESRCH
 
 
 def test_launcher_keeps_running_when_the_local_model_dies(quiet_launcher, stand_in, monkeypatch, capsys):

@@ -15,6 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from api.tests import factories as api_factories
 from authors.tests import factories as author_factories
 from console.tests import factories as console_factories
+from gateway.tests.router_support import make_router_artefact
 from memories.tests.factories import make_memory
 from orchestrator.tests import factories as flow_factories
 from prompts.tests import factories as prompt_factories
@@ -46,6 +47,7 @@ OBJECT_FACTORIES: dict[str, Callable] = {
     "draft_id": lambda tenant: flow_factories.make_draft(tenant=tenant).pk,
     "proposal_id": lambda tenant: flow_factories.make_proposal(tenant=tenant).pk,
     "series_id": lambda tenant: flow_factories.make_series(tenant=tenant).pk,
+    "router_artefact_id": lambda tenant: make_router_artefact(tenant=tenant).pk,
 }
 
 

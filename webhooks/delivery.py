@@ -14,7 +14,7 @@ from datetime import timedelta
 import httpx
 from django.utils import timezone
 
-from common.net import OutboundURLRefusedError, check_outbound_url
+from common.net import OutboundURLRefusedError, guarded_client
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger("maestro.webhooks")
@@ -84,8 +84,10 @@ def _post(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> tuple[int | N
         "X-Maestro-Signature": sign(secret=endpoint.secret(), body=body, timestamp=int(time.time())),
     }
     try:
-        # No redirects: a redirect could lead past the address check to an internal service.
-        response = httpx.post(endpoint.url, content=body.encode(), headers=headers, timeout=TIMEOUT)
+        # The guarded client connects only to the address it checked (common/net.py) and follows no
+        # redirects: a redirect could lead past the address check to an internal service.
+        with guarded_client(timeout=TIMEOUT) as client:
+            response = client.post(endpoint.url, content=body.encode(), headers=headers)
     except httpx.HTTPError as exc:
         return None, f"{type(exc).__name__}: {exc}"[:500]
     error = "" if response.is_success else f"HTTP {response.status_code}"
@@ -100,11 +102,9 @@ def webhook_attempt(*, delivery: WebhookDelivery, rng: random.Random | None = No
     started = time.perf_counter()
     permanent = False
     try:
-        check_outbound_url(endpoint.url)
+        status_code, error = _post(endpoint, delivery)
     except OutboundURLRefusedError as exc:
         status_code, error, permanent = None, f"refused: {exc}", True
-    else:
-        status_code, error = _post(endpoint, delivery)
     return _record(delivery, status_code, error, permanent=permanent, started=started, rng=rng)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from decimal import Decimal
 
@@ -14,6 +15,10 @@ from gateway.models import Budget, Trace
 from gateway.tests.gateway_support import register_fake_models
 from tenants.context import tenant_scope
 from testing.fake_server import Behaviour
+
+# What the OpenAI SDK says for the refusals below: "Error code: <status> - <the API's message>".
+NO_BUDGET = "The tenant daily budget is used up (0.0000 of 0.0000); it resets at "
+BAD_KEY = "Invalid or revoked API key."
 
 
 def chat(api, content: str = "Write one line about onboarding.", **fields):
@@ -206,12 +211,15 @@ def test_the_openai_sdk_sees_a_refused_stream_as_an_error_with_its_status(
     token = make_created_key(tenant=tenant_a).token
     with (
         openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=token, max_retries=0) as sdk,
-        pytest.raises(openai.APIStatusError) as caught,
+        pytest.raises(openai.APIStatusError, match=rf"^Error code: 402 - {re.escape(NO_BUDGET)}") as caught,
     ):
         sdk.chat.completions.create(model="small", messages=[{"role": "user", "content": "hi"}], stream=True)
     assert caught.value.status_code == 402
     with (
         openai.OpenAI(base_url=f"{live_server.url}/v1", api_key="mae_bad_key", max_retries=0) as stranger,
-        pytest.raises(openai.AuthenticationError),
+        pytest.raises(
+            openai.AuthenticationError, match=rf"^Error code: 401 - {re.escape(BAD_KEY)}$"
+        ) as caught_stranger,
     ):
         stranger.models.list()
+    assert caught_stranger.value.status_code == 401

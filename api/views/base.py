@@ -13,6 +13,8 @@ from __future__ import annotations
 from contextlib import ExitStack
 
 from rest_framework import exceptions
+from rest_framework.pagination import BasePagination
+from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from api.authentication import ApiKeyAuthentication, Principal, SessionTenantAuthentication
@@ -26,7 +28,7 @@ class TenantScopedView(APIView):
     authentication_classes = [ApiKeyAuthentication, SessionTenantAuthentication]
     permission_classes = [HasScope]
     throttle_classes = [ApiKeyRateThrottle]
-    pagination_class = Cursor
+    pagination_class: type[BasePagination] | None = Cursor
     required_scopes: dict[str, str] = {}
     openai_errors = False
 
@@ -35,15 +37,20 @@ class TenantScopedView(APIView):
             self._scope = scope
             return super().dispatch(request, *args, **kwargs)
 
-    def perform_authentication(self, request) -> None:
-        principal = request.auth
-        if not isinstance(principal, Principal):
-            raise exceptions.NotAuthenticated("Send an API key: Authorization: Bearer mae_...")
-        self._scope.enter_context(tenant_scope(principal.tenant))
+    def perform_authentication(self, request: Request) -> None:
+        self._scope.enter_context(tenant_scope(principal_of(request).tenant))
 
     @property
     def principal(self) -> Principal:
-        return self.request.auth
+        return principal_of(self.request)
+
+
+def principal_of(request: Request) -> Principal:
+    """Who is calling: what `api.authentication` put in `request.auth`, or 401."""
+    principal = request.auth
+    if not isinstance(principal, Principal):
+        raise exceptions.NotAuthenticated("Send an API key: Authorization: Bearer mae_...")
+    return principal
 
 
 def query_of(serializer_class, request) -> dict:

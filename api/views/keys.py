@@ -4,27 +4,28 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from api import selectors, services
 from api.forms import ApiKeyForm
+from common.forms import add_validation_errors
 from tenants.access import tenant_view
+from tenants.http import TenantRequest
 from tenants.roles import Permission
 
 
 @tenant_view(read=Permission.MANAGE_TENANT, write=Permission.MANAGE_TENANT)
 @require_http_methods(["GET", "POST"])
-def api_keys(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def api_keys(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     form = ApiKeyForm(request.POST or None)
     created = None
     if request.method == "POST" and form.is_valid():
         try:
             created = services.api_key_create(created_by=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            add_validation_errors(form, exc)
         else:
             form = ApiKeyForm()
     context = {"keys": selectors.api_keys(), "form": form, "created": created}
@@ -35,7 +36,7 @@ def api_keys(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 
 @tenant_view(read=Permission.MANAGE_TENANT, write=Permission.MANAGE_TENANT)
 @require_POST
-def api_key_revoke(request: HttpRequest, tenant_slug: str, api_key_id: int) -> HttpResponse:
+def api_key_revoke(request: TenantRequest, tenant_slug: str, api_key_id: int) -> HttpResponse:
     key = selectors.access_api_key(api_key_id=api_key_id)
     services.api_key_revoke(key=key)
     messages.success(request, f"Key {key.name} revoked: it stops working at once.")

@@ -29,7 +29,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_field, inline_ser
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from api.exceptions import ApiError, error_response, to_api_error
+from api.exceptions import ApiError, error_response, from_gateway_error
 from api.models import Scope
 from api.views.base import TenantScopedView, body_of
 from gateway import GatewayError, GatewayRequest, GatewayResponse, complete_sync
@@ -239,14 +239,17 @@ def _sse(payload) -> bytes:
 
 
 def _openai_error(exc: GatewayError) -> dict:
-    return error_response(to_api_error(exc), openai=True).data
+    return error_response(from_gateway_error(exc), openai=True).data
 
 
 def _stream(request: GatewayRequest, *, requested: str, include_usage: bool):
     bridge = _Bridge(request)
     first = bridge.next()
-    if first[0] == "error":  # refused before any text: answer with the refusal's own status
-        raise first[1]
+    kind, value = first
+    # Refused before any text: answer with the refusal's own status (the bridge's errors are all
+    # GatewayErrors).
+    if kind == "error" and isinstance(value, GatewayError):
+        raise value
     body = _chunks(
         bridge, first, chunk_id=f"chatcmpl-{request.call_id.hex}", model=requested, usage=include_usage
     )

@@ -102,6 +102,7 @@ class GenerationViewSet(ReadViewSet):
             idempotency_key=key,
             # The key's token budget per minute also governs the model calls the flow makes.
             inputs={"api_key_tokens_per_minute": getattr(self.principal.api_key, "tokens_per_minute", 0)},
+            require_queue=True,  # a broker that is down answers 503 at once; the run is kept
         )
         if not created and not _same_request(run, data):
             raise ApiError(

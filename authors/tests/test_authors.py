@@ -4,6 +4,7 @@ onboarding from sample posts through the real gateway against the fake provider 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from decimal import Decimal
@@ -289,9 +290,9 @@ def test_another_tenants_authors_are_neither_listed_nor_reachable(client_for, me
 def test_selectors_never_return_another_tenants_cards(tenant_a, tenant_b):
     theirs = make_style_profile(tenant=tenant_b)
     with tenant_scope(tenant_a):
-        with pytest.raises(Http404):
+        with pytest.raises(Http404, match=re.escape("No Author matches the given query.")):
             author_selectors.access_author(author_id=theirs.author_id)
-        with pytest.raises(Http404):
+        with pytest.raises(Http404, match=re.escape("No StyleProfile matches the given query.")):
             author_selectors.access_style_profile(author=theirs.author, version=1)
         assert list(author_selectors.style_profile_history(author=theirs.author)) == []
         assert list(author_selectors.authors_with_versions()) == []
@@ -350,12 +351,23 @@ def test_fields_of_the_wrong_type_are_dropped_with_a_warning_and_strings_become_
     assert any("vocabulary_avoid" in warning for warning in extracted.warnings)
 
 
+NO_JSON_CARD = "The model did not answer with a JSON style card."
+NO_USABLE_CARD = "The model's answer has no usable style card (no tone, vocabulary or formatting)."
+
+
 @pytest.mark.parametrize(
-    "answer", ["I cannot help with that.", '{"mood": "great"}', "[1, 2, 3]", '{"tone": ""}']
+    ("answer", "message", "code"),
+    [
+        ("I cannot help with that.", NO_JSON_CARD, "unparseable"),
+        ('{"mood": "great"}', NO_USABLE_CARD, "unusable"),
+        ("[1, 2, 3]", NO_JSON_CARD, "unparseable"),
+        ('{"tone": ""}', NO_USABLE_CARD, "unusable"),
+    ],
 )
-def test_an_answer_without_a_usable_card_is_an_error_that_keeps_the_raw_answer(answer):
-    with pytest.raises(authors.StyleExtractionError) as caught:
+def test_an_answer_without_a_usable_card_is_an_error_that_keeps_the_raw_answer(answer, message, code):
+    with pytest.raises(authors.StyleExtractionError, match=f"^{re.escape(message)}$") as caught:
         authors.parse_style_card(answer)
+    assert caught.value.code == code
     assert caught.value.raw_answer == answer
 
 

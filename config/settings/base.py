@@ -13,7 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_int, env_list, env_str
+from .env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -128,10 +128,12 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Lock-out of repeated failed logins (django-axes): per account and address pair.
+# Lock-out of repeated failed logins (django-axes).
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Per account and address, and per address across accounts: one address cannot try a few passwords
+# on each of many accounts (credential stuffing) without being locked out itself.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_USERNAME_FORM_FIELD = "username"
@@ -184,11 +186,55 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
 CELERY_RESULT_EXPIRES = 24 * 3600
+# Redis may restart under a running Maestro (docs/reliability.md). Workers retry the broker connection
+# for ever, at start-up too; every pooled connection is checked when idle and retried on a timeout;
+# publishing gives up within about a second, so a request never hangs on a broker that is down: the
+# run stays `queued` in PostgreSQL and the sweeper sends it once the broker is back.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # for ever
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_HEARTBEAT = 0  # Redis has no broker heartbeats; health checks below do that job
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.1, "interval_step": 0.3, "interval_max": 0.5}
+REDIS_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 2,
+    "socket_keepalive": True,
+    "health_check_interval": 15,
+    "retry_on_timeout": True,
+}
 # With acks_late, a task unacknowledged for longer than this is redelivered: keep it above the time limit.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * CELERY_TASK_TIME_LIMIT}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * CELERY_TASK_TIME_LIMIT, **REDIS_TRANSPORT_OPTIONS}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
+CELERY_REDIS_SOCKET_KEEPALIVE = True
+CELERY_REDIS_RETRY_ON_TIMEOUT = True
+CELERY_REDIS_BACKEND_HEALTH_CHECK_INTERVAL = 15
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
+CELERY_RESULT_BACKEND_MAX_RETRIES = 10
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = False
+
+# Runs that never strand (orchestrator/sweeper.py, docs/reliability.md): a worker beats each run it
+# executes; the sweeper (Celery beat) resumes a run whose beat is older than `stale_after_seconds` and
+# sends again a run left `queued` for `requeue_after_seconds`. A run resumed `max_takeovers` times fails.
+MAESTRO_RUNS = {
+    "heartbeat_seconds": env_float("MAESTRO_RUN_HEARTBEAT_SECONDS", 10),
+    "stale_after_seconds": env_float("MAESTRO_RUN_STALE_SECONDS", 30),
+    "requeue_after_seconds": env_float("MAESTRO_RUN_REQUEUE_SECONDS", 60),
+    "sweep_every_seconds": env_int("MAESTRO_SWEEP_SECONDS", 15),
+    "max_takeovers": env_int("MAESTRO_RUN_MAX_TAKEOVERS", 3),
+    # A model call still marked in flight this long after its own deadline belonged to a process
+    # that died: it is written down as an interrupted call (gateway/journal.py).
+    "lost_call_grace_seconds": env_float("MAESTRO_LOST_CALL_GRACE_SECONDS", 30),
+}
+
+# Outbound requests to URLs a tenant supplies (provider base URLs, webhooks, flow HTTP steps) are refused
+# when they resolve to a private, loopback or link-local address (common/net.py). The operator (never a
+# tenant) may allow private networks, e.g. for self-hosted models; providers Maestro's staff share
+# (tenant empty) are the operator's own and always allowed.
+MAESTRO_ALLOW_PRIVATE_NETWORKS = env_bool(
+    "MAESTRO_ALLOW_PRIVATE_NETWORKS", env_bool("MAESTRO_ALLOW_PRIVATE_HTTP_STEPS", False)
+)
 
 # --- Security defaults that hold locally too ------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

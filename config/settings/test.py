@@ -14,7 +14,7 @@ embedded.configure_environment(pg_name="pg-test")
 os.environ.setdefault("REDIS_URL", embedded.DEFAULT_REDIS_URL)
 
 from .base import *  # noqa: E402, F403
-from .base import DATABASES, REDIS_URL  # noqa: E402
+from .base import DATABASES, REDIS_TRANSPORT_OPTIONS, REDIS_URL  # noqa: E402
 
 # Parallel runs on one machine (several checkouts, helpers) each name their own test database.
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("MAESTRO_TEST_DB", "test_maestro")}
@@ -32,8 +32,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # default); a test that kills a worker needs its task back within seconds.
     "unacked_restore_interval": 1,
     "unacked_restore_throttle": 1,
+    **REDIS_TRANSPORT_OPTIONS,
 }
-MAESTRO_ALLOW_PRIVATE_HTTP_STEPS = True  # tests call endpoints on loopback
+MAESTRO_ALLOW_PRIVATE_NETWORKS = True  # tests call fake providers and endpoints on loopback
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed: tests hash many passwords
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 AXES_FAILURE_LIMIT = 3

@@ -48,7 +48,8 @@ def test_admin_sets_a_tiny_daily_budget_and_the_next_call_is_refused(
     assert first.cost * 1_000_000 >= 4000
 
     # 3. The next call is refused: the budget is exhausted.
-    with pytest.raises(GatewayError) as refused:
+    exhausted = r"^The tenant daily budget is used up \(0\.00\d\d of 0\.0040\); it resets at \d{4}-\d\d-\d\dT"
+    with pytest.raises(GatewayError, match=exhausted) as refused:
         _complete(request_for(tenant_a, "Write a short post about onboarding."))
     assert refused.value.code == "budget_exceeded"
     assert "tenant daily budget" in refused.value.message

@@ -249,7 +249,7 @@ def test_tenant_model_and_fallback_chain(client_for, members_a, tenant_a):
     client.post(url(tenant_a, "route_save"), {"purpose": "post", "chain": "house-model"})
     bad = client.post(url(tenant_a, "route_save"), {"purpose": "post", "chain": "nope"}, follow=True)
     assert "Unknown or inactive models: nope" in bad.content.decode()
-    from gateway.selectors import route_chains
+    from gateway.catalog import route_chains
 
     with tenant_scope(tenant_a):
         assert route_chains() == {"post": ["house-model"]}

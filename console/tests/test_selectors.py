@@ -10,6 +10,7 @@ import pytest
 from authors.models import Author
 from console import selectors
 from console.tests.factories import make_budget, make_llm_model, make_trace
+from gateway import selectors as gateway_selectors
 from gateway.models import SemanticCacheEntry
 from tenants.context import tenant_scope
 from tenants.roles import Role
@@ -28,7 +29,7 @@ def test_spend_of_each_budget_comes_from_the_ledger_rebuilt_from_traces(tenant_a
     make_trace(tenant=tenant_a, cost_micros=7000)
     make_trace(tenant=tenant_a, cost_micros=99_000, created_at=datetime.now(UTC) - timedelta(days=40))
     with tenant_scope(tenant_a):
-        spends = {s.budget.pk: s for s in selectors.budgets_with_spend()}
+        spends = {s.budget.pk: s for s in gateway_selectors.budgets_with_spend()}
     assert spends[tenant_budget.pk].spent_micros == 11_000
     assert spends[tenant_budget.pk].percent == 110.0
     assert spends[tenant_budget.pk].exhausted
@@ -42,7 +43,7 @@ def test_spend_falls_back_to_traces_when_redis_is_unreachable(tenant_a, settings
     make_trace(tenant=tenant_a, cost_micros=2500)
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     with tenant_scope(tenant_a):
-        [spend] = selectors.budgets_with_spend()
+        [spend] = gateway_selectors.budgets_with_spend()
     assert (spend.spent_micros, spend.source) == (2500, "traces")
 
 
@@ -50,7 +51,7 @@ def test_spend_never_counts_another_tenants_calls(tenant_a, tenant_b):
     make_budget(tenant=tenant_a, scope="tenant", limit="1")
     make_trace(tenant=tenant_b, cost_micros=5000)
     with tenant_scope(tenant_a):
-        [spend] = selectors.budgets_with_spend()
+        [spend] = gateway_selectors.budgets_with_spend()
     assert spend.spent_micros == 0
 
 

@@ -2,37 +2,43 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from console import selectors, services
 from console.forms import BudgetForm
 from console.views._common import add_errors, admin_view
+from gateway import selectors as gateway_selectors
+from gateway import services
 from gateway.models import Budget
+from tenants.http import TenantRequest
 
 
 @admin_view
 @require_http_methods(["GET", "POST"])
-def budgets(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def budgets(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     form = BudgetForm(request.POST or None, instance=Budget())
     if request.method == "POST" and _save(request, form):
         messages.success(request, "Budget saved; the gateway applies it within seconds.")
         return redirect("console:budgets", tenant_slug=tenant_slug)
-    return render(request, "console/budgets.html", {"spends": selectors.budgets_with_spend(), "form": form})
+    return render(
+        request, "console/budgets.html", {"spends": gateway_selectors.budgets_with_spend(), "form": form}
+    )
 
 
 @admin_view
 @require_GET
-def budget_spend(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def budget_spend(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     """The spend table alone, polled by htmx every few seconds."""
-    return render(request, "console/budgets.html#spend-table", {"spends": selectors.budgets_with_spend()})
+    return render(
+        request, "console/budgets.html#spend-table", {"spends": gateway_selectors.budgets_with_spend()}
+    )
 
 
 @admin_view
 @require_http_methods(["GET", "POST"])
-def budget_edit(request: HttpRequest, tenant_slug: str, budget_id: int) -> HttpResponse:
-    budget = selectors.access_budget(budget_id=budget_id)
+def budget_edit(request: TenantRequest, tenant_slug: str, budget_id: int) -> HttpResponse:
+    budget = gateway_selectors.access_budget(budget_id=budget_id)
     form = BudgetForm(request.POST or None, instance=budget)
     if request.method == "POST" and _save(request, form):
         messages.success(request, "Budget saved; the gateway applies it within seconds.")
@@ -42,14 +48,14 @@ def budget_edit(request: HttpRequest, tenant_slug: str, budget_id: int) -> HttpR
 
 @admin_view
 @require_POST
-def budget_toggle(request: HttpRequest, tenant_slug: str, budget_id: int) -> HttpResponse:
-    budget = selectors.access_budget(budget_id=budget_id)
+def budget_toggle(request: TenantRequest, tenant_slug: str, budget_id: int) -> HttpResponse:
+    budget = gateway_selectors.access_budget(budget_id=budget_id)
     services.budget_set_active(tenant=request.tenant, budget=budget, active=not budget.is_active)
     messages.success(request, f"Budget {'activated' if budget.is_active else 'deactivated'}.")
     return redirect("console:budgets", tenant_slug=tenant_slug)
 
 
-def _save(request: HttpRequest, form: BudgetForm) -> bool:
+def _save(request: TenantRequest, form: BudgetForm) -> bool:
     if not form.is_valid():
         return False
     try:

@@ -1,25 +1,27 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from console import selectors
 from console.forms import DashboardForm
 from console.views._common import admin_view
+from gateway import selectors as gateway_selectors
+from tenants.http import TenantRequest
 
 
 @admin_view
 @require_GET
-def index(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def index(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     """Overview: today's figures and the way to each console page."""
-    context = {"rates": selectors.rates(range_key="24h"), "spends": selectors.budgets_with_spend()}
+    context = {"rates": selectors.rates(range_key="24h"), "spends": gateway_selectors.budgets_with_spend()}
     return render(request, "console/index.html", context)
 
 
 @admin_view
 @require_GET
-def dashboard(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def dashboard(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     form = DashboardForm(request.GET or None)
     range_key, dimension = form.values()
     charts = {

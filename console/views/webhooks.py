@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from console import selectors
 from console.forms import WebhookEndpointForm
 from console.views._common import admin_view
+from tenants.http import TenantRequest
+from webhooks import selectors as webhook_selectors
 from webhooks import services as webhooks
 from webhooks.models import WebhookEndpoint
 
@@ -17,7 +18,7 @@ REVEAL_ONCE_SLOT = "console_new_webhook_secret"
 
 @admin_view
 @require_http_methods(["GET", "POST"])
-def webhook_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def webhook_list(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     form = WebhookEndpointForm(request.POST or None, instance=WebhookEndpoint())
     if request.method == "POST" and form.is_valid():
         endpoint, secret = webhooks.webhook_endpoint_create(
@@ -28,15 +29,15 @@ def webhook_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
         _show_secret_once(request, endpoint, secret)
         return redirect("console:webhook", tenant_slug=tenant_slug, webhook_id=endpoint.pk)
     return render(
-        request, "console/webhooks.html", {"form": form, "endpoints": selectors.webhook_endpoints()}
+        request, "console/webhooks.html", {"form": form, "endpoints": webhook_selectors.webhook_endpoints()}
     )
 
 
 @admin_view
 @require_http_methods(["GET", "POST"])
-def webhook_detail(request: HttpRequest, tenant_slug: str, webhook_id: int) -> HttpResponse:
+def webhook_detail(request: TenantRequest, tenant_slug: str, webhook_id: int) -> HttpResponse:
     """The endpoint's settings (POST saves them) and its deliveries log."""
-    endpoint = selectors.access_webhook(webhook_id=webhook_id)
+    endpoint = webhook_selectors.access_webhook(webhook_id=webhook_id)
     form = WebhookEndpointForm(request.POST or None, instance=endpoint)
     if request.method == "POST" and form.is_valid():
         webhooks.webhook_endpoint_save(endpoint=form.save(commit=False))
@@ -44,7 +45,7 @@ def webhook_detail(request: HttpRequest, tenant_slug: str, webhook_id: int) -> H
         return redirect("console:webhook", tenant_slug=tenant_slug, webhook_id=endpoint.pk)
     secret = request.session.pop(REVEAL_ONCE_SLOT, None)
     new_secret = secret["secret"] if secret and secret.get("endpoint") == endpoint.pk else None
-    deliveries = Paginator(selectors.webhook_deliveries(endpoint=endpoint), 50).get_page(
+    deliveries = Paginator(webhook_selectors.webhook_deliveries(endpoint=endpoint), 50).get_page(
         request.GET.get("page")
     )
     context = {"endpoint": endpoint, "form": form, "deliveries": deliveries, "new_secret": new_secret}
@@ -53,8 +54,8 @@ def webhook_detail(request: HttpRequest, tenant_slug: str, webhook_id: int) -> H
 
 @admin_view
 @require_POST
-def webhook_delete(request: HttpRequest, tenant_slug: str, webhook_id: int) -> HttpResponse:
-    endpoint = selectors.access_webhook(webhook_id=webhook_id)
+def webhook_delete(request: TenantRequest, tenant_slug: str, webhook_id: int) -> HttpResponse:
+    endpoint = webhook_selectors.access_webhook(webhook_id=webhook_id)
     webhooks.webhook_endpoint_delete(endpoint=endpoint)
     messages.success(request, f"Endpoint {endpoint.url} deleted.")
     return redirect("console:webhooks", tenant_slug=tenant_slug)
@@ -62,16 +63,16 @@ def webhook_delete(request: HttpRequest, tenant_slug: str, webhook_id: int) -> H
 
 @admin_view
 @require_POST
-def webhook_rotate(request: HttpRequest, tenant_slug: str, webhook_id: int) -> HttpResponse:
-    endpoint = selectors.access_webhook(webhook_id=webhook_id)
+def webhook_rotate(request: TenantRequest, tenant_slug: str, webhook_id: int) -> HttpResponse:
+    endpoint = webhook_selectors.access_webhook(webhook_id=webhook_id)
     _show_secret_once(request, endpoint, webhooks.webhook_endpoint_rotate_secret(endpoint=endpoint))
     return redirect("console:webhook", tenant_slug=tenant_slug, webhook_id=endpoint.pk)
 
 
 @admin_view
 @require_POST
-def webhook_test(request: HttpRequest, tenant_slug: str, webhook_id: int) -> HttpResponse:
-    endpoint = selectors.access_webhook(webhook_id=webhook_id)
+def webhook_test(request: TenantRequest, tenant_slug: str, webhook_id: int) -> HttpResponse:
+    endpoint = webhook_selectors.access_webhook(webhook_id=webhook_id)
     webhooks.webhook_send_test(endpoint=endpoint)
     messages.success(request, "Test event queued; it appears below once sent.")
     return redirect("console:webhook", tenant_slug=tenant_slug, webhook_id=endpoint.pk)
@@ -79,20 +80,20 @@ def webhook_test(request: HttpRequest, tenant_slug: str, webhook_id: int) -> Htt
 
 @admin_view
 @require_GET
-def delivery_detail(request: HttpRequest, tenant_slug: str, delivery_id) -> HttpResponse:
-    delivery = selectors.access_delivery(delivery_id=delivery_id)
+def delivery_detail(request: TenantRequest, tenant_slug: str, delivery_id) -> HttpResponse:
+    delivery = webhook_selectors.access_delivery(delivery_id=delivery_id)
     return render(request, "console/delivery.html", {"delivery": delivery})
 
 
 @admin_view
 @require_POST
-def delivery_replay(request: HttpRequest, tenant_slug: str, delivery_id) -> HttpResponse:
-    delivery = selectors.access_delivery(delivery_id=delivery_id)
+def delivery_replay(request: TenantRequest, tenant_slug: str, delivery_id) -> HttpResponse:
+    delivery = webhook_selectors.access_delivery(delivery_id=delivery_id)
     replay = webhooks.webhook_replay(delivery=delivery)
     messages.success(request, f"Replay queued as delivery {replay.pk}.")
     return redirect("console:webhook", tenant_slug=tenant_slug, webhook_id=delivery.endpoint_id)
 
 
-def _show_secret_once(request: HttpRequest, endpoint: WebhookEndpoint, secret: str) -> None:
+def _show_secret_once(request: TenantRequest, endpoint: WebhookEndpoint, secret: str) -> None:
     # Kept in the session only until the next page shows it; the database holds it encrypted.
     request.session[REVEAL_ONCE_SLOT] = {"endpoint": endpoint.pk, "secret": secret}

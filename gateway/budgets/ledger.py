@@ -27,7 +27,7 @@ from redis.commands.core import AsyncScript
 from gateway.budgets import scripts as budget_scripts
 from gateway.budgets.rebuild import LoadSpent, SpentCounterRebuilder
 from gateway.budgets.types import BudgetWindow, Grant, WindowSpend
-from gateway.limits._redis import as_text
+from gateway.limits._redis import Clock, as_text, clock_arg
 from gateway.limits.errors import BudgetExceeded, UnknownReservation
 
 # Rebuilding a counter and retrying is needed at most once per window; more means counters vanish
@@ -45,16 +45,20 @@ class BudgetLedger:
         counter_grace_seconds: int = 3600,
         record_grace_seconds: int = 3600,
         rebuild_lock_seconds: float = 10.0,
+        clock: Clock | None = None,
     ) -> None:
         """`load_spent(window)` returns the micros spent in the window according to the durable
         records; it is called when Redis has lost a window's counter (and on a window's first use).
 
         Counters expire `counter_grace_seconds` after their window resets. A reservation's record
-        outlives its hold by `record_grace_seconds`, the time a late settle still counts."""
+        outlives its hold by `record_grace_seconds`, the time a late settle still counts.
+
+        `clock` is for tests: it pins the time the scripts see (see `gateway.limits._redis.LUA_NOW_MS`)."""
         self._redis = redis
         self._prefix = f"{prefix}:budget"
         self._counter_grace_seconds = counter_grace_seconds
         self._record_grace_seconds = record_grace_seconds
+        self._clock = clock
         self._rebuilder = SpentCounterRebuilder(redis, load_spent, lock_seconds=rebuild_lock_seconds)
         self._reserve = redis.register_script(budget_scripts.RESERVE)
         self._settle = redis.register_script(budget_scripts.SETTLE)
@@ -121,9 +125,10 @@ class BudgetLedger:
     async def _run(
         self, script: AsyncScript, keys: list[str], args: list, windows: Sequence[BudgetWindow]
     ) -> list:
-        """Run a script, rebuilding the spent counters it reports missing and trying again."""
+        """Run a script, rebuilding the spent counters it reports missing and trying again. The
+        scripts run here read the clock, so the pinned time (or '') goes last."""
         for _attempt in range(_MAX_ATTEMPTS):
-            reply = await script(keys=keys, args=args)
+            reply = await script(keys=keys, args=[*args, clock_arg(self._clock)])
             if as_text(reply[0]) != "missing":
                 return reply
             for index in reply[1:]:

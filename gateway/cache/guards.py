@@ -95,7 +95,7 @@ def analyze(text: str) -> Features:
     folded = fold(text)
     folded = _TURN_X_ON.sub(lambda m: f"{m[1]}_{m[3]} {m[2]}", folded)
     folded = _PHRASES.sub(lambda m: vocab.PHRASES[m[1]], folded)
-    tokens = [(m.lastgroup, m.group()) for m in _TOKEN.finditer(folded)]
+    tokens = [(_kind(m), m.group()) for m in _TOKEN.finditer(folded)]
     words = [_clean_word(value) for kind, value in tokens if kind == "word"]
     portuguese = bool(vocab.PORTUGUESE_MARKERS.intersection(words))
     numbers, units, codes = _numbers(tokens)
@@ -223,6 +223,11 @@ def may_serve(cached: Features, new: Features, *, similarity: float, threshold: 
 
 
 # ---- extraction -------------------------------------------------------------------------------
+def _kind(match: re.Match[str]) -> str:
+    """Which group of _TOKEN matched: every alternative is a named group, so one always did."""
+    return match.lastgroup or ""
+
+
 def _clean_word(word: str) -> str:
     word = word.replace("\u2019", "'")
     if word.endswith("'s"):

@@ -279,7 +279,7 @@ def _nearest_lookup(live, request_text: str, embedding, threshold: float, top_k:
     if not candidates:
         return CacheLookup(reason=f"no earlier request of this scope within similarity {floor:.2f}")
     features = analyze(request_text)
-    refusals = []
+    refusals: list[Refusal] = []
     for entry in candidates:
         similarity = 1 - entry.distance
         verdict = may_serve(analyze(entry.request_text), features, similarity=similarity, threshold=threshold)

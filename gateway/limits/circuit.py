@@ -27,12 +27,12 @@ from enum import StrEnum
 
 from redis.asyncio import Redis
 
-from ._redis import LUA_NOW_MS, as_text
+from ._redis import LUA_NOW_MS, Clock, as_text, clock_arg
 
 # Per key: a hash {state, open_until, probe_until} (times in server ms; no hash = closed) and a
 # sorted set of failure times. Both expire when idle, which leaves the circuit closed.
 
-# KEYS[1] state hash. ARGV[1] probe ttl ms, [2] idle ttl ms. Reply 1 (allowed) or 0.
+# KEYS[1] state hash. ARGV[1] probe ttl ms, [2] idle ttl ms, [3] the clock. Reply 1 (allowed) or 0.
 _ALLOW = (
     LUA_NOW_MS
     + """
@@ -56,7 +56,7 @@ return 1
 )
 
 # KEYS[1] state hash, [2] failure times. ARGV[1] threshold, [2] window ms, [3] cooldown ms,
-# [4] idle ttl ms, [5] unique member. Reply: the state afterwards.
+# [4] idle ttl ms, [5] unique member, [6] the clock. Reply: the state afterwards.
 _RECORD_FAILURE = (
     LUA_NOW_MS
     + """
@@ -97,8 +97,8 @@ end
 return state or 'closed'
 """
 
-# KEYS: state hashes. Reply: each key's state; an open circuit whose cooldown is over reads
-# half-open, since the next `allow` would admit a probe.
+# KEYS: state hashes. ARGV[1] the clock. Reply: each key's state; an open circuit whose cooldown is
+# over reads half-open, since the next `allow` would admit a probe.
 _STATES = (
     LUA_NOW_MS
     + """
@@ -134,9 +134,11 @@ class CircuitBreaker:
         window_seconds: float = 30,
         cooldown_seconds: float = 20,
         probe_ttl_seconds: float = 60,
+        *,
+        clock: Clock | None = None,
     ) -> None:
         """`probe_ttl_seconds` should exceed the longest call: a probe still running when it ends
-        gets company."""
+        gets company. `clock` is for tests: it pins the time the scripts see (`_redis.LUA_NOW_MS`)."""
         if failure_threshold < 1:
             raise ValueError("failure_threshold must be at least 1")
         self._prefix = f"{prefix}:circuit"
@@ -144,6 +146,7 @@ class CircuitBreaker:
         self._window_ms = _ms(window_seconds)
         self._cooldown_ms = _ms(cooldown_seconds)
         self._probe_ttl_ms = _ms(probe_ttl_seconds)
+        self._clock = clock
         self._allow = redis.register_script(_ALLOW)
         self._record_failure = redis.register_script(_RECORD_FAILURE)
         self._record_success = redis.register_script(_RECORD_SUCCESS)
@@ -151,11 +154,19 @@ class CircuitBreaker:
 
     async def allow(self, key: str) -> bool:
         """May a call go to `key` now? True when closed, and for the single half-open probe."""
-        reply = await self._allow(keys=[self._state_key(key)], args=[self._probe_ttl_ms, _IDLE_TTL_MS])
+        args: list[int | str] = [self._probe_ttl_ms, _IDLE_TTL_MS, clock_arg(self._clock)]
+        reply = await self._allow(keys=[self._state_key(key)], args=args)
         return bool(int(reply))
 
     async def record_failure(self, key: str) -> CircuitState:
-        args = [self._threshold, self._window_ms, self._cooldown_ms, _IDLE_TTL_MS, uuid.uuid4().hex]
+        args: list[int | str] = [
+            self._threshold,
+            self._window_ms,
+            self._cooldown_ms,
+            _IDLE_TTL_MS,
+            uuid.uuid4().hex,
+        ]
+        args.append(clock_arg(self._clock))
         reply = await self._record_failure(keys=[self._state_key(key), self._failures_key(key)], args=args)
         return CircuitState(as_text(reply))
 
@@ -170,7 +181,8 @@ class CircuitBreaker:
         """Every key's state in one round trip, for the router."""
         if not keys:
             return {}
-        reply = await self._states(keys=[self._state_key(key) for key in keys])
+        hashes = [self._state_key(key) for key in keys]
+        reply = await self._states(keys=hashes, args=[clock_arg(self._clock)])
         return {key: CircuitState(as_text(state)) for key, state in zip(keys, reply, strict=True)}
 
     def _state_key(self, key: str) -> str:

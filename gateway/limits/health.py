@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from ._redis import LUA_NOW_MS, as_float_or_none
+from ._redis import LUA_NOW_MS, Clock, as_float_or_none, clock_arg
 
 # One hash per model: EWMA fields 'latency', 'ttft', 'tps', and per ring slot n the fields
 # 'n:epoch' (which slot-length period the slot counts), 'n:ok' and 'n:err'.
@@ -36,7 +36,7 @@ end
 )
 
 # KEYS[1] health hash. ARGV[1] slot ms, [2] slots, [3] alpha, [4] idle ttl ms, [5] '1' if ok,
-# [6] latency s, [7] ttft s or '', [8] tokens per second or ''.
+# [6] latency s, [7] ttft s or '', [8] tokens per second or '', [9] the clock.
 _RECORD = (
     _SLOT_PRELUDE
     + """
@@ -71,8 +71,8 @@ return 1
 """
 )
 
-# KEYS: health hashes. ARGV[1] slot ms, [2] slots. Reply per key: ok, errors, latency, ttft, tps
-# (the EWMAs as strings, or nil when never measured).
+# KEYS: health hashes. ARGV[1] slot ms, [2] slots, [3] the clock. Reply per key: ok, errors, latency,
+# ttft, tps (the EWMAs as strings, or nil when never measured).
 _SNAPSHOTS = (
     _SLOT_PRELUDE
     + """
@@ -119,13 +119,16 @@ class ModelHealth:
         alpha: float = 0.2,
         window_seconds: float = 60,
         slots: int = 12,
+        clock: Clock | None = None,
     ) -> None:
+        """`clock` is for tests: it pins the time the scripts see (see `_redis.LUA_NOW_MS`)."""
         if not 0 < alpha <= 1:
             raise ValueError("alpha must be in (0, 1]")
         self._prefix = f"{prefix}:health"
         self._alpha = alpha
         self._slot_ms = max(1, int(window_seconds * 1000 / slots))
         self._slots = slots
+        self._clock = clock
         self._record = redis.register_script(_RECORD)
         self._snapshots = redis.register_script(_SNAPSHOTS)
 
@@ -134,7 +137,7 @@ class ModelHealth:
     ) -> None:
         tps = _tokens_per_second(latency_s, ttft_s, output_tokens) if ok else None
         args = [self._slot_ms, self._slots, self._alpha, _IDLE_TTL_MS, "1" if ok else "0"]
-        args += [repr(float(latency_s)), _optional(ttft_s), _optional(tps)]
+        args += [repr(float(latency_s)), _optional(ttft_s), _optional(tps), clock_arg(self._clock)]
         await self._record(keys=[self._key(key)], args=args)
 
     async def snapshot(self, key: str) -> HealthSnapshot:
@@ -145,7 +148,7 @@ class ModelHealth:
         if not keys:
             return {}
         hashes = [self._key(key) for key in keys]
-        reply = await self._snapshots(keys=hashes, args=[self._slot_ms, self._slots])
+        reply = await self._snapshots(keys=hashes, args=[self._slot_ms, self._slots, clock_arg(self._clock)])
         return {key: _snapshot(reply[5 * i : 5 * i + 5]) for i, key in enumerate(keys)}
 
     def _key(self, key: str) -> str:

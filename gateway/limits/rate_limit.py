@@ -19,13 +19,19 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from ._redis import as_text
+from ._redis import LUA_NOW_MS, Clock, as_text, clock_arg
 from .errors import RateLimited, RequestExceedsCapacity
 
 # A bucket's state is {tokens, at}: its level at server time `at` (seconds, float). The level at
 # any later time follows from the refill rate, so nothing needs to tick in the background.
-_PRELUDE = """
+_PRELUDE = (
+    LUA_NOW_MS
+    + """
 local function now_seconds()
+  local pinned = pinned_ms()
+  if pinned then
+    return pinned / 1000
+  end
   local t = redis.call('TIME')
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
@@ -45,8 +51,9 @@ local function store(key, tokens, capacity, rate, now)
   redis.call('PEXPIRE', key, math.ceil((capacity - tokens) / rate * 1000) + 1000)
 end
 """
+)
 
-# KEYS: one per bucket. ARGV: capacity, refill per second, cost for each bucket in turn.
+# KEYS: one per bucket. ARGV: capacity, refill per second, cost for each bucket in turn; the clock.
 # Replies {'ok'} or {'limited', bucket index (1-based), seconds to wait}. Nothing is taken from
 # any bucket unless all of them have enough: a refused call must not eat another bucket's tokens.
 _ACQUIRE = (
@@ -74,7 +81,8 @@ return {'ok'}
 """
 )
 
-# KEYS[1] bucket; ARGV capacity, refill per second, delta (positive: take more; negative: give back).
+# KEYS[1] bucket; ARGV capacity, refill per second, delta (positive: take more; negative: give back),
+# the clock.
 # The level may go below zero: a call that used more than estimated leaves a debt that later
 # callers wait out, so the limit holds over time. A refund cannot lift it above capacity.
 _ADJUST = (
@@ -107,8 +115,10 @@ class Bucket:
 
 
 class TokenBucketLimiter:
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: Redis, prefix: str, *, clock: Clock | None = None) -> None:
+        """`clock` is for tests: it pins the time the scripts see (see `_redis.LUA_NOW_MS`)."""
         self._prefix = f"{prefix}:rate"
+        self._clock = clock
         self._acquire = redis.register_script(_ACQUIRE)
         self._adjust = redis.register_script(_ADJUST)
 
@@ -123,9 +133,10 @@ class TokenBucketLimiter:
                 raise RequestExceedsCapacity(
                     bucket_label=bucket.label, bucket_key=bucket.key, requested=cost, capacity=bucket.capacity
                 )
-        args: list[float] = []
+        args: list[float | str] = []
         for bucket, cost in zip(buckets, amounts, strict=True):
             args += [bucket.capacity, bucket.refill_per_second, cost]
+        args.append(clock_arg(self._clock))
         reply = await self._acquire(keys=[self._key(b) for b in buckets], args=args)
         if as_text(reply[0]) == "limited":
             bucket = buckets[int(reply[1]) - 1]
@@ -136,7 +147,7 @@ class TokenBucketLimiter:
     async def adjust(self, bucket: Bucket, delta: int) -> float:
         """After the call: take `delta` more tokens (actual - estimate), or give back if negative.
         Returns the bucket's level afterwards (negative while in debt)."""
-        args = [bucket.capacity, bucket.refill_per_second, delta]
+        args: list[float | str] = [bucket.capacity, bucket.refill_per_second, delta, clock_arg(self._clock)]
         reply = await self._adjust(keys=[self._key(bucket)], args=args)
         return float(as_text(reply))
 

@@ -58,6 +58,11 @@ def finish_reason_of(stop_reason: str | None) -> str | None:
     return FINISH_REASONS.get(stop_reason, stop_reason) if stop_reason else None
 
 
+def _usage_of(payload: dict[str, Any]) -> dict[str, Any]:
+    usage = payload.get("usage")
+    return usage if isinstance(usage, dict) else {}
+
+
 def _tokens(usage: dict[str, Any], name: str) -> int | None:
     value = usage.get(name)
     return int(value) if isinstance(value, int | float) else None
@@ -74,7 +79,7 @@ def parse_message(payload: dict[str, Any], headers: httpx.Headers, request: Chat
     text = "".join(str(block.get("text", "")) for block in blocks if _is_text_block(block))
     if payload.get("stop_reason") == REFUSAL_STOP_REASON:
         raise refused(text, "the model refused to answer")
-    usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else {}
+    usage = _usage_of(payload)
     input_tokens, output_tokens = _tokens(usage, "input_tokens"), _tokens(usage, "output_tokens")
     return ChatResult(
         text=text,
@@ -140,8 +145,8 @@ class AnthropicStreamDecoder:
         if stop_reason == REFUSAL_STOP_REASON:
             raise refused(self.text, "the model refused to answer")
         self.finish_reason = finish_reason_of(stop_reason) or self.finish_reason
-        usage = data.get("usage")
-        output_tokens = _tokens(usage, "output_tokens") if isinstance(usage, dict) else None
+        usage = _usage_of(data)
+        output_tokens = _tokens(usage, "output_tokens")
         if output_tokens is not None:
             # Output counts are cumulative; recent API versions repeat the input count here too.
             input_tokens = _tokens(usage, "input_tokens") or self.input_tokens or 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable
 from dataclasses import dataclass
 
 
@@ -12,9 +12,10 @@ class ServerSentEvent:
     data: str
 
 
-async def iter_sse(lines: AsyncIterable[str]) -> AsyncIterator[ServerSentEvent]:
+async def iter_sse(lines: AsyncIterable[str]) -> AsyncGenerator[ServerSentEvent, None]:
     """Yield one event per blank-line-terminated block of `event:` and `data:` lines."""
-    event, data = "", []
+    event = ""
+    data: list[str] = []
     async for line in lines:
         if not line:
             if data:

@@ -1,4 +1,4 @@
-"""Fixtures shared by the tests of the gateway's Redis primitives (orchestrator/limits)."""
+"""Fixtures shared by the gateway's tests: Redis for its primitives (limits, budgets), the local embedder."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import uuid
 import pytest
 from django.conf import settings
 from redis.asyncio import Redis
+
+from gateway.embeddings import get_embedder
 
 
 @pytest.fixture
@@ -24,3 +26,11 @@ async def prefix(redis):
     keys = [key async for key in redis.scan_iter(match=f"{prefix}:*")]
     if keys:
         await redis.delete(*keys)
+
+
+@pytest.fixture(scope="session")
+def local_embedder():
+    """The real all-MiniLM-L6-v2, loaded once for the whole session (the default backend)."""
+    embedder = get_embedder()
+    assert embedder.model_id == "local/all-MiniLM-L6-v2"
+    return embedder

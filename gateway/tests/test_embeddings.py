@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 
 import httpx
@@ -53,11 +54,14 @@ def test_the_hashing_backend_is_deterministic_and_normalised():
 
 
 def test_a_misconfigured_backend_fails_loudly():
-    with pytest.raises(ImproperlyConfigured):
+    unknown = "Unknown MAESTRO_EMBEDDINGS backend 'nope': local, openai or hashing."
+    with pytest.raises(ImproperlyConfigured, match=f"^{re.escape(unknown)}$"):
         build_embedder({**embeddings_config(), "backend": "nope"})
-    with pytest.raises(ImproperlyConfigured):
+    incomplete = "MAESTRO_EMBEDDINGS needs `base_url` and `model` for the openai backend."
+    with pytest.raises(ImproperlyConfigured, match=f"^{re.escape(incomplete)}$"):
         build_embedder({**embeddings_config(), "backend": "openai", "base_url": ""})
-    with pytest.raises(ImproperlyConfigured):
+    other_model = "The local embedding backend ships all-MiniLM-L6-v2 only, not 'another-model'."
+    with pytest.raises(ImproperlyConfigured, match=f"^{re.escape(other_model)}$"):
         build_embedder({**embeddings_config(), "backend": "local", "model": "another-model"})
 
 
@@ -118,9 +122,9 @@ def test_the_openai_backend_retries_rate_limits_and_server_errors(no_sleep):
 
 
 def test_the_openai_backend_gives_up_on_client_errors_and_says_no_retry_helps(no_sleep):
-    with pytest.raises(EmbeddingError) as caught:
+    with pytest.raises(EmbeddingError, match=r"^Embedding endpoint answered 400: .*try later") as caught:
         _openai(FakeEmbeddingsAPI(failures=[400])).embed(["hello"])
     assert caught.value.retryable is False
-    with pytest.raises(EmbeddingError) as caught:
+    with pytest.raises(EmbeddingError, match=r"^Embedding endpoint answered 503: .*try later") as caught:
         _openai(FakeEmbeddingsAPI(failures=[503] * 4)).embed(["hello"])
     assert caught.value.retryable is True

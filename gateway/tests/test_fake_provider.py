@@ -105,7 +105,7 @@ async def test_a_hung_request_frees_its_connection_when_the_client_gives_up(fake
     async with httpx.AsyncClient(trust_env=False) as client:
         provider = build_provider(ProviderConfig(kind="anthropic", base_url=fake_provider.base_url), client)
         request = ChatRequest(model="m", messages=[Message("user", "hi")], max_tokens=10)
-        with pytest.raises(ProviderError):
+        with pytest.raises(ProviderError, match=r"^timeout: first_token timeout \(0\.1s\) exceeded$"):
             await provider.complete(request, Timeouts(first_token=0.1))
 
     for _ in range(50):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from decimal import Decimal
 
@@ -13,8 +14,15 @@ import gateway
 from gateway import GatewayError
 from gateway.budgets import windows as budgets
 from gateway.catalog import forget_catalog, load_catalog
+from gateway.limits import CircuitBreaker
 from gateway.models import Budget, BudgetAlert, TenantPolicy, Trace
-from gateway.tests.gateway_support import fast_config, register_fake_models, request_for, run_with_runtime
+from gateway.tests.clock import ManualClock
+from gateway.tests.gateway_support import (
+    fast_config,
+    register_fake_models,
+    request_for,
+    run_with_runtime,
+)
 from tenants.context import tenant_scope
 from testing.fake_server import Behaviour
 
@@ -71,6 +79,9 @@ def test_rate_limited_model_is_retried_after_retry_after_never_immediately(tenan
     elapsed = time.perf_counter() - started
     assert response.model == "standard-a"
     assert elapsed >= 0.3
+    # Between the refusal and the retry, not merely somewhere in the call (a slow set-up is no wait).
+    refused, retried = fake_provider.requests(model="fake-standard")
+    assert retried.received_at - refused.received_at >= 0.3
     trace = _trace(tenant_a, response.call_id)
     assert [a["status"] for a in trace.attempts] == ["rate_limited", "ok"]
     assert trace.attempts[0]["waited_s"] >= 0.3
@@ -78,11 +89,17 @@ def test_rate_limited_model_is_retried_after_retry_after_never_immediately(tenan
 
 def test_long_retry_after_degrades_to_a_smaller_model_instead_of_waiting(tenant_a, models_a, fake_provider):
     fake_provider.set_behaviour(Behaviour(error="rate_limited", retry_after="30"), model="fake-standard")
-    started = time.perf_counter()
     response = _complete(request_for(tenant_a))
-    assert time.perf_counter() - started < 5
     # Same tier on the other provider first, then smaller.
     assert response.model == "standard-b"
+    # Nothing was waited out: one refused request, no retry of it, and no wait recorded before moving on.
+    # (What the trace says rather than a stopwatch, which a stalled machine would stop too.)
+    assert len(fake_provider.requests(model="fake-standard")) == 1
+    trace = _trace(tenant_a, response.call_id)
+    assert [(a["model"], a["status"], a["waited_s"]) for a in trace.attempts] == [
+        ("standard-a", "rate_limited", 0.0),
+        ("standard-b", "ok", 0.0),
+    ]
     fake_provider.set_behaviour(Behaviour(error="rate_limited", retry_after="30"), model="fake-standard-b")
     assert _complete(request_for(tenant_a)).model == "small-a"
 
@@ -100,12 +117,30 @@ def test_server_errors_back_off_exponentially_with_jitter_then_fall_back(tenant_
 
 
 def test_bad_request_fails_fast_without_fallback(tenant_a, models_a, fake_provider):
-    fake_provider.set_behaviour(Behaviour(refusal=True), model="fake-standard")
-    with pytest.raises(GatewayError) as caught:
+    fake_provider.set_behaviour(Behaviour(error="bad_request"), model="fake-standard")  # HTTP 400
+    message = "standard-a: HTTP 400 invalid_request_error: Invalid request"
+    with pytest.raises(GatewayError, match=f"^{re.escape(message)}$") as caught:
         _complete(request_for(tenant_a))
-    assert caught.value.code == "content_refused"
-    assert fake_provider.requests(model="fake-standard-b") == []
-    assert _trace(tenant_a, caught.value.call_id).status == "error"
+    assert (caught.value.code, caught.value.http_status) == ("provider_rejected", 422)
+    # One request: not retried (no retry can fix it) and no fallback model asked.
+    assert [r.model for r in fake_provider.requests()] == ["fake-standard"]
+    trace = _trace(tenant_a, caught.value.call_id)
+    assert (trace.status, trace.error_code, trace.error_message) == ("error", "provider_rejected", message)
+    assert [(a["model"], a["status"], a["error"]) for a in trace.attempts] == [
+        ("standard-a", "bad_request", "HTTP 400 invalid_request_error: Invalid request")
+    ]
+
+
+def test_a_content_refusal_fails_fast_without_fallback(tenant_a, models_a, fake_provider):
+    fake_provider.set_behaviour(Behaviour(refusal=True), model="fake-standard")
+    message = "standard-a: the provider's content filter stopped the answer"
+    with pytest.raises(GatewayError, match=f"^{re.escape(message)}$") as caught:
+        _complete(request_for(tenant_a))
+    assert (caught.value.code, caught.value.http_status) == ("content_refused", 422)
+    assert [r.model for r in fake_provider.requests()] == ["fake-standard"]
+    trace = _trace(tenant_a, caught.value.call_id)
+    assert (trace.status, trace.error_code) == ("error", "content_refused")
+    assert [a["status"] for a in trace.attempts] == ["content_refused"]
 
 
 def test_prompt_too_long_for_a_model_goes_to_a_larger_context_window(tenant_a, models_a, fake_provider):
@@ -127,13 +162,29 @@ def test_circuit_opens_after_repeated_failures_and_closes_after_a_good_probe(
 ):
     config = fast_config()
     fake_provider.set_behaviour(Behaviour(error="unavailable"), model="fake-standard")
+    clock = ManualClock()
 
     async def scenario(runtime):
+        # The runtime's breaker, on the test's clock: however long this machine stalls, the cooldown
+        # neither ends before the second call nor fails to have ended before the third.
+        runtime.breaker = CircuitBreaker(
+            runtime.redis,
+            prefix=config.key_prefix,
+            failure_threshold=config.circuit_failure_threshold,
+            window_seconds=config.circuit_window_seconds,
+            cooldown_seconds=config.circuit_cooldown_seconds,
+            clock=clock,
+        )
         await gateway.complete(request_for(tenant_a), runtime=runtime)  # 3 failures: circuit opens
         skipped = await gateway.complete(request_for(tenant_a), runtime=runtime)
         fake_provider.set_behaviour(Behaviour(text="back"), model="fake-standard")
-        await asyncio.sleep(0.35)  # cooldown
-        recovered = await gateway.complete(request_for(tenant_a), runtime=runtime)
+        clock.advance(config.circuit_cooldown_seconds)
+        # The router's view of the circuit is cached for health_cache_seconds of real time: let it
+        # go stale (a longer stall only makes it staler).
+        await asyncio.sleep(config.health_cache_seconds * 1.5)
+        # The model's health still shows its failures, so the router ranks it last; asking for it by
+        # name sends the half-open circuit its probe.
+        recovered = await gateway.complete(request_for(tenant_a, model="standard-a"), runtime=runtime)
         await runtime.background.drain()  # the success is recorded after the answer is returned
         state = await runtime.breaker.state(f"model:{models_a['standard'].pk}")
         return skipped, recovered, state
@@ -172,12 +223,13 @@ def test_a_hung_stream_is_cut_by_the_gap_timeout(tenant_a, models_a, fake_provid
     async def scenario(runtime):
         return [event async for event in gateway.stream(request_for(tenant_a), runtime=runtime)]
 
-    started = time.perf_counter()
     events = run_with_runtime(scenario)
-    assert time.perf_counter() - started < 4
     assert events[-1].response.model == "standard-b"
     trace = _trace(tenant_a, events[-1].response.call_id)
+    # The gap between chunks cut it, not the total deadline nor the first-token one (the trace says
+    # which, where a stopwatch around the call would also count a stall of this machine).
     assert trace.attempts[0]["status"] == "timeout"
+    assert re.fullmatch(r"between_chunks timeout \(0\.[345]s\) exceeded", trace.attempts[0]["error"])
 
 
 def test_streamed_usage_is_recorded_and_ttft_measured(tenant_a, models_a, fake_provider):
@@ -213,7 +265,8 @@ def test_prompt_over_the_tenant_limit_is_refused_before_any_provider_call(tenant
     with tenant_scope(tenant_a):
         TenantPolicy.objects.update(max_prompt_chars=100)
     forget_catalog()
-    with pytest.raises(GatewayError) as caught:
+    message = "The prompt has 101 characters; this tenant allows at most 100."
+    with pytest.raises(GatewayError, match=f"^{re.escape(message)}$") as caught:
         _complete(request_for(tenant_a, "x" * 101))
     assert caught.value.code == "input_too_large"
     assert caught.value.http_status == 413
@@ -246,7 +299,8 @@ def test_tenant_rate_limit_refuses_with_retry_after(tenant_a, fake_provider):
         await gateway.complete(request_for(tenant_a), runtime=runtime)
         await gateway.complete(request_for(tenant_a), runtime=runtime)
 
-    with pytest.raises(GatewayError) as caught:
+    refusal = r"^Rate limit reached \(tenant requests per minute\); retry in \d+\.\ds\.$"
+    with pytest.raises(GatewayError, match=refusal) as caught:
         run_with_runtime(scenario)
     assert caught.value.code == "rate_limited"
     assert caught.value.http_status == 429
@@ -276,7 +330,8 @@ def test_api_key_token_limit_takes_estimated_tokens_before_the_call_and_refunds_
     # After the call, the unused estimate was refunded: another call of the same size fits at once.
     fake_provider.set_behaviour(Behaviour(output_tokens=5))
     assert _complete(keyed(500), config).output_tokens == 5
-    with pytest.raises(GatewayError) as caught:
+    message = "but the API key tokens per minute limit is 600: it could never pass"
+    with pytest.raises(GatewayError, match=r"^This call needs \d+ tokens " + re.escape(message)) as caught:
         _complete(keyed(700), config)
     assert caught.value.http_status == 413  # larger than the key's whole bucket: it could never pass
 
@@ -290,7 +345,8 @@ def _budget(tenant, limit: str, **fields) -> Budget:
 def test_budget_exhausted_refuses_with_402_naming_the_limit_and_reset(tenant_a, models_a, fake_provider):
     _budget(tenant_a, "0.000100")  # 100 micros
     fake_provider.set_behaviour(Behaviour(text="ok", input_tokens=10))
-    with pytest.raises(GatewayError) as caught:
+    message = r"^The tenant daily budget is used up \(0\.0000 of 0\.0001\); it resets at \d{4}-\d\d-\d\dT"
+    with pytest.raises(GatewayError, match=message) as caught:
         _complete(request_for(tenant_a, "word " * 400))  # input alone costs more than 100 micros on standard
     error = caught.value
     assert error.code == "budget_exceeded"
@@ -358,14 +414,16 @@ def test_calls_of_tenant_a_never_use_tenant_b_models_or_credentials(
         assert Trace.objects.filter(pk=response.call_id).exists()
     with tenant_scope(tenant_b):
         assert not Trace.objects.filter(pk=response.call_id).exists()
-    with pytest.raises(GatewayError) as caught:
+    message = "Model 'standard-b' cannot serve this call: unknown or inactive model."
+    with pytest.raises(GatewayError, match=f"^{re.escape(message)}$") as caught:
         _complete(request_for(tenant_b, model="standard-b"))
     assert caught.value.code == "no_model_available"
 
 
 def test_api_keys_never_appear_in_traces_or_errors(tenant_a, models_a, fake_provider):
     fake_provider.set_behaviour(Behaviour(error="unauthorized"))
-    with pytest.raises(GatewayError) as caught:
+    all_failed = "Every model in the routing chain failed or was unavailable; see the trace for each attempt."
+    with pytest.raises(GatewayError, match=f"^{re.escape(all_failed)}$") as caught:
         _complete(request_for(tenant_a))
     assert "sk-test-secret-key-1234" not in str(caught.value)
     trace = _trace(tenant_a, caught.value.call_id)

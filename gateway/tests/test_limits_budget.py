@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import random
+import re
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from redis.asyncio import Redis
 
 from gateway.budgets import BudgetLedger, BudgetWindow
 from gateway.limits import BudgetExceeded, UnknownReservation
+from gateway.tests.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 
@@ -33,9 +35,22 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+def exhausted(label: str, key: str, spent: int, reserved: int, limit: int) -> str:
+    """The message of a BudgetExceeded refusal by the window labelled `label`."""
+    return re.escape(
+        f"Budget {label!r} ({key}) is exhausted: {spent} spent and {reserved} reserved of {limit} micros; "
+        f"it resets at {RESETS_AT.isoformat()}"
+    )
+
+
 @pytest.fixture
-def ledger(redis, prefix):
-    return BudgetLedger(redis, prefix, load_spent=nothing_spent_yet)
+def clock():
+    return ManualClock()
+
+
+@pytest.fixture
+def ledger(redis, prefix, clock):
+    return BudgetLedger(redis, prefix, load_spent=nothing_spent_yet, clock=clock)
 
 
 # --- Several OS processes against one budget --------------------------------------------------
@@ -139,7 +154,8 @@ async def test_a_call_is_refused_only_when_its_minimum_does_not_fit(ledger):
     fits = await ledger.reserve(
         new_id(), [budget], wanted_micros=50_000, minimum_micros=5_000, ttl_seconds=60
     )
-    with pytest.raises(BudgetExceeded):
+    message = exhausted("Tenant A today", "tenant-a:day", 0, 100_000, 100_000)
+    with pytest.raises(BudgetExceeded, match=message):
         await ledger.reserve(new_id(), [budget], wanted_micros=50_000, minimum_micros=1, ttl_seconds=60)
 
     assert fits.granted_micros == 5_000
@@ -152,7 +168,8 @@ async def test_a_refusal_names_the_window_its_figures_and_when_it_resets(ledger)
     await ledger.settle(settled, 6_000)
     await ledger.reserve(new_id(), [budget], wanted_micros=3_000, minimum_micros=1, ttl_seconds=60)
 
-    with pytest.raises(BudgetExceeded) as refusal:
+    message = exhausted("Tenant A this month", "tenant-a:month", 6_000, 3_000, 10_000)
+    with pytest.raises(BudgetExceeded, match=message) as refusal:
         await ledger.reserve(new_id(), [budget], wanted_micros=5_000, minimum_micros=2_000, ttl_seconds=60)
 
     error = refusal.value
@@ -170,7 +187,8 @@ async def test_the_tightest_window_decides_and_every_window_holds_the_grant(ledg
     grant = await ledger.reserve(
         new_id(), [tenant_day, author_month], wanted_micros=100_000, minimum_micros=1_000, ttl_seconds=60
     )
-    with pytest.raises(BudgetExceeded) as refusal:
+    message = exhausted("Author 7 this month", "author-7:month", 0, 40_000, 40_000)
+    with pytest.raises(BudgetExceeded, match=message) as refusal:
         await ledger.reserve(
             new_id(), [tenant_day, author_month], wanted_micros=100_000, minimum_micros=1_000, ttl_seconds=60
         )
@@ -196,14 +214,15 @@ async def test_spend_in_one_tenants_window_leaves_another_tenants_window_untouch
 # --- Dead processes and lost counters -----------------------------------------------------------
 
 
-async def test_reservations_of_a_dead_process_are_reclaimed_after_their_ttl(ledger):
+async def test_reservations_of_a_dead_process_are_reclaimed_after_their_ttl(ledger, clock):
     budget = window(limit=10_000)
     # A process reserves everything, then dies without settling or releasing.
     await ledger.reserve(new_id(), [budget], wanted_micros=10_000, minimum_micros=1, ttl_seconds=0.2)
-    with pytest.raises(BudgetExceeded):
+    clock.advance(0.199)
+    with pytest.raises(BudgetExceeded, match=exhausted("Tenant A today", "tenant-a:day", 0, 10_000, 10_000)):
         await ledger.reserve(new_id(), [budget], wanted_micros=10_000, minimum_micros=1, ttl_seconds=60)
 
-    await asyncio.sleep(0.3)
+    clock.advance(0.001)
     grant = await ledger.reserve(new_id(), [budget], wanted_micros=10_000, minimum_micros=1, ttl_seconds=60)
 
     assert grant.granted_micros == 10_000
@@ -296,11 +315,11 @@ async def test_release_after_settle_does_not_undo_the_spend(ledger):
     assert (usage.spent_micros, usage.reserved_micros) == (5_000, 0)
 
 
-async def test_settle_records_a_cost_above_the_grant_and_after_the_hold_expired(ledger):
+async def test_settle_records_a_cost_above_the_grant_and_after_the_hold_expired(ledger, clock):
     budget = window(limit=10_000)
     reservation = new_id()
     await ledger.reserve(reservation, [budget], wanted_micros=4_000, minimum_micros=1, ttl_seconds=0.1)
-    await asyncio.sleep(0.2)
+    clock.advance(0.2)
 
     [usage] = await ledger.settle(reservation, 5_000)
 
@@ -320,7 +339,8 @@ async def test_settle_reports_crossing_80_and_100_percent_to_exactly_one_caller(
 
 
 async def test_settling_an_unknown_reservation_raises(ledger):
-    with pytest.raises(UnknownReservation):
+    message = "No budget reservation 'never-reserved': never made, or its record expired"
+    with pytest.raises(UnknownReservation, match=re.escape(message)):
         await ledger.settle("never-reserved", 1_000)
 
 
@@ -328,7 +348,7 @@ async def test_a_reservation_id_cannot_be_reused(ledger):
     reservation = new_id()
     await ledger.reserve(reservation, [window()], wanted_micros=1_000, minimum_micros=1, ttl_seconds=60)
 
-    with pytest.raises(ValueError, match="already used"):
+    with pytest.raises(ValueError, match=rf"^Reservation id {reservation!r} was already used$"):
         await ledger.reserve(reservation, [window()], wanted_micros=1_000, minimum_micros=1, ttl_seconds=60)
 
 
@@ -344,5 +364,5 @@ async def test_usage_of_a_fresh_window_loads_its_spend_from_the_callback(redis, 
 
 
 def test_a_window_needs_an_aware_reset_time():
-    with pytest.raises(ValueError, match="timezone-aware"):
+    with pytest.raises(ValueError, match=r"^Budget window 'k': resets_at must be timezone-aware$"):
         BudgetWindow(key="k", limit_micros=1, resets_at=datetime(2099, 1, 1), label="naive")

@@ -11,28 +11,38 @@ from django.conf import settings
 from redis.asyncio import Redis
 
 from gateway.limits import CircuitBreaker, CircuitState
+from gateway.tests.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 
 MODEL = "openai:gpt-4o"
-# Short enough for a fast suite, long enough that a slow CI machine stays inside them.
-COOLDOWN_S = 0.2
-PROBE_TTL_S = 0.2
+# Times the breaker's scripts see on the test's own clock, which only the test moves: a stalled
+# machine can neither end a cooldown early nor keep one from ending. Redis expires the failure
+# times on its real clock after the window, so the window is long enough to outlast any stall.
+WINDOW_S = 600
+COOLDOWN_S = 20
+PROBE_TTL_S = 60
+ONE_MS = 0.001
 
 
-def make_breaker(redis: Redis, prefix: str, **overrides) -> CircuitBreaker:
+def make_breaker(redis: Redis, prefix: str, clock, **overrides) -> CircuitBreaker:
     options = {
         "failure_threshold": 3,
-        "window_seconds": 5,
+        "window_seconds": WINDOW_S,
         "cooldown_seconds": COOLDOWN_S,
         "probe_ttl_seconds": PROBE_TTL_S,
     }
-    return CircuitBreaker(redis, prefix, **(options | overrides))
+    return CircuitBreaker(redis, prefix, **(options | overrides), clock=clock)
 
 
 @pytest.fixture
-def breaker(redis, prefix):
-    return make_breaker(redis, prefix)
+def clock():
+    return ManualClock()
+
+
+@pytest.fixture
+def breaker(redis, prefix, clock):
+    return make_breaker(redis, prefix, clock)
 
 
 async def fail(breaker: CircuitBreaker, times: int, key: str = MODEL) -> None:
@@ -40,9 +50,9 @@ async def fail(breaker: CircuitBreaker, times: int, key: str = MODEL) -> None:
         await breaker.record_failure(key)
 
 
-async def open_and_wait_out_the_cooldown(breaker: CircuitBreaker) -> None:
+async def open_and_wait_out_the_cooldown(breaker: CircuitBreaker, clock: ManualClock) -> None:
     await fail(breaker, 3)
-    await asyncio.sleep(COOLDOWN_S + 0.05)
+    clock.advance(COOLDOWN_S)
 
 
 # --- Several OS processes racing for the probe ------------------------------------------------------
@@ -55,12 +65,12 @@ async def wait_for_everyone(redis: Redis, key: str, parties: int) -> None:
         await asyncio.sleep(0.005)
 
 
-async def race_for_the_probe(redis_url: str, prefix: str, parties: int, callers: int) -> int:
+async def race_for_the_probe(redis_url: str, prefix: str, now_ms: int, parties: int, callers: int) -> int:
     redis = Redis.from_url(redis_url)
     try:
-        # A long probe TTL: however slow this machine, the first probe is still alive when the last
-        # caller arrives, so a second admission could only come from a race.
-        breaker = make_breaker(redis, prefix, probe_ttl_seconds=30)
+        # The test's clock, stopped: however slow this machine, the first probe is still alive when
+        # the last caller arrives, so a second admission could only come from a race.
+        breaker = make_breaker(redis, prefix, lambda: now_ms)
         await wait_for_everyone(redis, f"{prefix}:barrier", parties)
         return sum(await asyncio.gather(*(breaker.allow(MODEL) for _ in range(callers))))
     finally:
@@ -81,9 +91,9 @@ def race_in_process(args) -> int:
     return asyncio.run(race_for_the_probe(*args))
 
 
-async def test_exactly_one_probe_is_admitted_among_callers_of_several_processes(breaker, prefix):
-    await open_and_wait_out_the_cooldown(breaker)
-    jobs = [(settings.REDIS_URL, prefix, 3, 30)] * 3
+async def test_exactly_one_probe_is_admitted_among_callers_of_several_processes(breaker, prefix, clock):
+    await open_and_wait_out_the_cooldown(breaker, clock)
+    jobs = [(settings.REDIS_URL, prefix, clock.now_ms, 3, 30)] * 3
     admitted = await asyncio.to_thread(run_in_processes, race_in_process, jobs)
 
     assert sum(admitted) == 1
@@ -104,14 +114,17 @@ async def test_the_circuit_opens_at_the_failure_threshold_and_refuses_calls(brea
     assert not await breaker.allow(MODEL)
 
 
-async def test_failures_older_than_the_window_are_forgotten(redis, prefix):
-    breaker = make_breaker(redis, prefix, window_seconds=0.2)
-    await fail(breaker, 2)
+async def test_failures_older_than_the_window_are_forgotten(breaker, clock):
+    await fail(breaker, 2, key="forgotten")
+    await fail(breaker, 2, key="remembered")
 
-    await asyncio.sleep(0.25)
-    await fail(breaker, 2)
+    clock.advance(WINDOW_S - ONE_MS)
+    await fail(breaker, 1, key="remembered")  # the earlier two are still inside the window: 3
+    clock.advance(ONE_MS)
+    await fail(breaker, 2, key="forgotten")  # the earlier two are a window old: only 2 count
 
-    assert await breaker.state(MODEL) == CircuitState.CLOSED
+    assert await breaker.state("remembered") == CircuitState.OPEN
+    assert await breaker.state("forgotten") == CircuitState.CLOSED
 
 
 async def test_a_success_while_closed_does_not_wipe_the_failures(breaker):
@@ -123,8 +136,19 @@ async def test_a_success_while_closed_does_not_wipe_the_failures(breaker):
     assert await breaker.state(MODEL) == CircuitState.OPEN
 
 
-async def test_after_the_cooldown_exactly_one_of_many_concurrent_callers_probes(breaker):
-    await open_and_wait_out_the_cooldown(breaker)
+async def test_the_circuit_stays_open_until_the_cooldown_is_over(breaker, clock):
+    await fail(breaker, 3)
+
+    clock.advance(COOLDOWN_S - ONE_MS)
+    open_at_the_end = (await breaker.state(MODEL), await breaker.allow(MODEL))
+    clock.advance(ONE_MS)
+
+    assert open_at_the_end == (CircuitState.OPEN, False)
+    assert await breaker.state(MODEL) == CircuitState.HALF_OPEN
+
+
+async def test_after_the_cooldown_exactly_one_of_many_concurrent_callers_probes(breaker, clock):
+    await open_and_wait_out_the_cooldown(breaker, clock)
 
     assert await breaker.state(MODEL) == CircuitState.HALF_OPEN
     admitted = await asyncio.gather(*(breaker.allow(MODEL) for _ in range(50)))
@@ -132,8 +156,8 @@ async def test_after_the_cooldown_exactly_one_of_many_concurrent_callers_probes(
     assert admitted.count(True) == 1
 
 
-async def test_a_successful_probe_closes_the_circuit_and_resets_the_count(breaker):
-    await open_and_wait_out_the_cooldown(breaker)
+async def test_a_successful_probe_closes_the_circuit_and_resets_the_count(breaker, clock):
+    await open_and_wait_out_the_cooldown(breaker, clock)
     assert await breaker.allow(MODEL)
 
     await breaker.record_success(MODEL)
@@ -143,24 +167,28 @@ async def test_a_successful_probe_closes_the_circuit_and_resets_the_count(breake
     assert await breaker.allow(MODEL)
 
 
-async def test_a_failed_probe_reopens_the_circuit_for_another_cooldown(breaker):
-    await open_and_wait_out_the_cooldown(breaker)
+async def test_a_failed_probe_reopens_the_circuit_for_another_cooldown(breaker, clock):
+    await open_and_wait_out_the_cooldown(breaker, clock)
     assert await breaker.allow(MODEL)
 
     await breaker.record_failure(MODEL)
 
     assert await breaker.state(MODEL) == CircuitState.OPEN
     assert not await breaker.allow(MODEL)
-    await asyncio.sleep(COOLDOWN_S + 0.05)
+    clock.advance(COOLDOWN_S - ONE_MS)
+    assert not await breaker.allow(MODEL)
+    clock.advance(ONE_MS)
     assert await breaker.allow(MODEL)
 
 
-async def test_a_probe_that_never_reports_back_is_replaced_after_its_ttl(breaker):
-    await open_and_wait_out_the_cooldown(breaker)
+async def test_a_probe_that_never_reports_back_is_replaced_after_its_ttl(breaker, clock):
+    await open_and_wait_out_the_cooldown(breaker, clock)
     assert await breaker.allow(MODEL)  # this probe's process dies
     assert not await breaker.allow(MODEL)
 
-    await asyncio.sleep(PROBE_TTL_S + 0.05)
+    clock.advance(PROBE_TTL_S - ONE_MS)
+    assert not await breaker.allow(MODEL)
+    clock.advance(ONE_MS)
 
     assert await breaker.allow(MODEL)
     assert not await breaker.allow(MODEL)

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from gateway.limits import HealthSnapshot, ModelHealth
+from gateway.tests.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 
@@ -14,8 +15,13 @@ MODEL = "anthropic:claude-sonnet"
 
 
 @pytest.fixture
-def health(redis, prefix):
-    return ModelHealth(redis, prefix, alpha=0.5, window_seconds=0.4, slots=4)
+def clock():
+    return ManualClock()
+
+
+@pytest.fixture
+def health(redis, prefix, clock):
+    return ModelHealth(redis, prefix, alpha=0.5, window_seconds=0.4, slots=4, clock=clock)
 
 
 async def test_the_first_sample_sets_the_averages_and_later_ones_move_them_by_alpha(health):
@@ -52,14 +58,17 @@ async def test_failures_count_in_the_error_rate_but_do_not_move_the_averages(hea
     assert snapshot.tokens_per_second_ewma == pytest.approx(50.0)
 
 
-async def test_the_error_rate_only_covers_the_recent_window(health):
+async def test_the_error_rate_only_covers_the_recent_window(health, clock):
     await health.record(MODEL, ok=False, latency_s=1.0)
     await health.record(MODEL, ok=True, latency_s=1.0)
 
-    await asyncio.sleep(0.5)
+    clock.advance(0.3)  # the last of the window's four 100 ms slots
+    still_inside = await health.snapshot(MODEL)
+    clock.advance(0.1)  # a whole window later: the first slot is reused for this period
     await health.record(MODEL, ok=True, latency_s=1.0)
     snapshot = await health.snapshot(MODEL)
 
+    assert (still_inside.samples, still_inside.error_rate) == (2, 0.5)
     assert (snapshot.samples, snapshot.error_rate) == (1, 0.0)
     assert snapshot.latency_ewma_s == pytest.approx(1.0)  # averages outlive the window
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import re
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
@@ -11,13 +12,24 @@ from django.conf import settings
 from redis.asyncio import Redis
 
 from gateway.limits import Bucket, RateLimited, RequestExceedsCapacity, TokenBucketLimiter
+from gateway.tests.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def limiter(redis, prefix):
-    return TokenBucketLimiter(redis, prefix)
+def clock():
+    return ManualClock()
+
+
+@pytest.fixture
+def limiter(redis, prefix, clock):
+    return TokenBucketLimiter(redis, prefix, clock=clock)
+
+
+def refused(label: str, retry_after: str = r"\d+\.\d\d") -> str:
+    """The message of a RateLimited refusal by the bucket labelled `label`."""
+    return re.escape(f"Rate limit {label!r} reached; retry after ") + retry_after + "s$"
 
 
 def tokens(capacity: int = 100, refill_per_second: float = 0.001, key: str = "tenant-a:gpt:tpm") -> Bucket:
@@ -82,49 +94,60 @@ async def test_a_call_refused_by_one_bucket_takes_nothing_from_the_others(limite
     tpm, rpm = tokens(capacity=1_000, key="tpm"), tokens(capacity=1, key="rpm")
     await limiter.acquire([rpm], [1])
 
-    with pytest.raises(RateLimited) as refusal:
+    with pytest.raises(RateLimited, match=refused("rpm label")) as refusal:
         await limiter.acquire([tpm, rpm], [900, 1])
     await limiter.acquire([tpm], [1_000])  # still full
 
     assert refusal.value.bucket_label == "rpm label"
 
 
-async def test_retry_after_follows_from_the_deficit_and_refill_rate(limiter):
-    bucket = tokens(capacity=10, refill_per_second=10)
+async def test_retry_after_follows_from_the_deficit_and_refill_rate(limiter, clock):
+    bucket = tokens(capacity=10, refill_per_second=0.125)
     await limiter.acquire([bucket], [10])
+    clock.advance(0.5)  # 1/16 of a token back
 
-    with pytest.raises(RateLimited) as refusal:
+    with pytest.raises(RateLimited, match=refused(bucket.label, r"39\.50")) as refusal:
         await limiter.acquire([bucket], [5])
 
-    assert 0.4 <= refusal.value.retry_after_seconds <= 0.5
-    assert refusal.value.retry_after_header == "1"
-    await asyncio.sleep(refusal.value.retry_after_seconds + 0.01)
+    assert refusal.value.retry_after_seconds == 39.5  # (5 - 1/16) tokens at 1/8 a second
+    assert refusal.value.retry_after_header == "40"  # whole seconds, rounded up
+    clock.advance(39.5 - 0.001)
+    with pytest.raises(RateLimited, match=refused(bucket.label, r"0\.00")):
+        await limiter.acquire([bucket], [5])
+    clock.advance(0.001)
     await limiter.acquire([bucket], [5])
+
+
+def test_the_retry_after_header_is_at_least_one_second():
+    refusal = RateLimited(bucket_label="rpm", bucket_key="rpm", retry_after_seconds=0.45)
+
+    assert refusal.retry_after_header == "1"
 
 
 async def test_retry_after_is_that_of_the_slowest_bucket(limiter):
     fast, slow = tokens(capacity=10, refill_per_second=100, key="fast"), tokens(capacity=10, key="slow")
     await limiter.acquire([fast, slow], [10, 10])
 
-    with pytest.raises(RateLimited) as refusal:
+    with pytest.raises(RateLimited, match=refused("slow label")) as refusal:
         await limiter.acquire([fast, slow], [10, 1])
 
     assert refusal.value.bucket_key == "slow"
     assert refusal.value.retry_after_seconds > 100
 
 
-async def test_a_bucket_refills_over_time(limiter):
-    bucket = tokens(capacity=10, refill_per_second=20)
+async def test_a_bucket_refills_over_time(limiter, clock):
+    bucket = tokens(capacity=10, refill_per_second=0.125)
     await limiter.acquire([bucket], [10])
 
-    await asyncio.sleep(0.3)  # 6 tokens back
+    clock.advance(48)  # 6 tokens back
     await limiter.acquire([bucket], [5])
-    with pytest.raises(RateLimited):
+    with pytest.raises(RateLimited, match=refused(bucket.label, r"32\.00")):
         await limiter.acquire([bucket], [5])
 
 
 async def test_a_request_larger_than_the_capacity_is_refused_as_never_passable(limiter):
-    with pytest.raises(RequestExceedsCapacity) as refusal:
+    message = "Request needs 1001 from rate limit 'tenant-a:gpt:tpm label', which holds at most 1000"
+    with pytest.raises(RequestExceedsCapacity, match=re.escape(message)) as refusal:
         await limiter.acquire([tokens(capacity=1_000)], [1_001])
 
     assert not isinstance(refusal.value, RateLimited)
@@ -132,15 +155,15 @@ async def test_a_request_larger_than_the_capacity_is_refused_as_never_passable(l
 
 
 async def test_an_underestimate_is_charged_after_the_call_as_debt_that_delays_later_callers(limiter):
-    bucket = tokens(capacity=100, refill_per_second=100)
+    bucket = tokens(capacity=100, refill_per_second=0.125)
     await limiter.acquire([bucket], [100])
 
     level = await limiter.adjust(bucket, 50)  # the call used 150 tokens, not the 100 estimated
-    with pytest.raises(RateLimited) as refusal:
+    with pytest.raises(RateLimited, match=refused(bucket.label, r"480\.00")) as refusal:
         await limiter.acquire([bucket], [10])
 
-    assert level == pytest.approx(-50, abs=1)
-    assert 0.55 <= refusal.value.retry_after_seconds <= 0.6
+    assert level == -50
+    assert refusal.value.retry_after_seconds == 480  # the debt of 50 and the 10 wanted, at 1/8 a second
 
 
 async def test_an_overestimate_is_refunded_after_the_call(limiter):
@@ -158,7 +181,7 @@ async def test_a_refund_never_lifts_a_bucket_above_its_capacity(limiter):
     await limiter.adjust(bucket, -500)
 
     await limiter.acquire([bucket], [100])
-    with pytest.raises(RateLimited):
+    with pytest.raises(RateLimited, match=refused(bucket.label)):
         await limiter.acquire([bucket], [1])
 
 
@@ -167,7 +190,7 @@ async def test_costs_can_be_given_by_bucket_key(limiter):
 
     await limiter.acquire([tpm, rpm], {"rpm": 1, "tpm": 100})
 
-    with pytest.raises(RateLimited):
+    with pytest.raises(RateLimited, match=refused("tpm label")):
         await limiter.acquire([tpm], {"tpm": 1})
 
 

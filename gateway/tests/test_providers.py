@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from gateway.providers.errors import ErrorDetail, kind_for, parse_retry_after
 from gateway.providers.openai import OpenAIProvider
 from gateway.providers.transport import join_url
 from testing.fake_provider import Behaviour
+from testing.fake_wire import ERRORS
 
 pytestmark = pytest.mark.anyio
 
@@ -60,16 +62,38 @@ async def collect(provider, request, timeouts=FAST):
     return [event async for event in provider.stream(request, timeouts)]
 
 
-async def failure_of(call):
-    """Await `call`, expecting a ProviderError; also return how long it took."""
+async def failure_of(call, *, match: str):
+    """Await `call`, expecting a ProviderError whose message matches `match` (a regex searched in
+    "<kind>: <message>"); also return how long it took."""
     started = time.perf_counter()
-    with pytest.raises(ProviderError) as caught:
+    with pytest.raises(ProviderError, match=match) as caught:
         await call
     return caught.value, time.perf_counter() - started
 
 
-async def stream_failure(provider, request, timeouts=FAST):
-    return await failure_of(collect(provider, request, timeouts))
+async def stream_failure(provider, request, timeouts=FAST, *, match: str):
+    return await failure_of(collect(provider, request, timeouts), match=match)
+
+
+def http_error(error: str, provider_kind: str) -> str:
+    """The message of the ProviderError for the fake's `error` preset, as `provider_kind` words it
+    (an echoed API key scrubbed)."""
+    fake = ERRORS[error]
+    named = fake.anthropic_type if provider_kind == "anthropic" else fake.openai_type or fake.openai_code
+    text = fake.message.format(key="[redacted]")
+    return rf"^{ERROR_KINDS[error]}: HTTP {fake.status} {re.escape(f'{named}: {text}'.strip())}$"
+
+
+def refusal(provider_kind: str) -> str:
+    reason = {
+        "openai": "the provider's content filter stopped the answer",
+        "anthropic": "the model refused to answer",
+    }[provider_kind]
+    return f"^content_refused: {re.escape(reason)}$"
+
+
+def timed_out(deadline: str, seconds: float) -> str:
+    return f"^timeout: {re.escape(f'{deadline} timeout ({seconds:g}s) exceeded')}$"
 
 
 # ---- successful answers ------------------------------------------------------------------------
@@ -199,7 +223,7 @@ async def test_http_errors_map_to_error_kinds(error, expected, kind, stream, fak
     provider = provider_for(kind, fake_provider, http_client)
     call = collect(provider, chat()) if stream else provider.complete(chat(), FAST)
 
-    failure, _ = await failure_of(call)
+    failure, _ = await failure_of(call, match=http_error(error, kind))
 
     assert failure.kind == expected
     assert failure.status is not None
@@ -209,7 +233,10 @@ async def test_http_errors_map_to_error_kinds(error, expected, kind, stream, fak
 async def test_api_key_echoed_by_the_provider_never_reaches_the_error(kind, fake_provider, http_client):
     fake_provider.set_behaviour(Behaviour(error="unauthorized"))
 
-    failure, _ = await failure_of(provider_for(kind, fake_provider, http_client).complete(chat(), FAST))
+    failure, _ = await failure_of(
+        provider_for(kind, fake_provider, http_client).complete(chat(), FAST),
+        match=http_error("unauthorized", kind),
+    )
 
     assert failure.kind == ErrorKind.AUTH
     assert API_KEY not in str(failure)
@@ -223,7 +250,12 @@ async def test_azure_key_in_extra_headers_is_also_scrubbed(fake_provider, http_c
         kind="openai", base_url=fake_provider.base_url, extra_headers={"api-key": API_KEY}
     )
 
-    failure, _ = await failure_of(build_provider(config, http_client).complete(chat(), FAST))
+    # The fake echoes the key it received (api-key included) in its error message, as real
+    # providers sometimes do: the adapter must scrub it.
+    failure, _ = await failure_of(
+        build_provider(config, http_client).complete(chat(), FAST),
+        match=r"^auth: HTTP 403 permission_error: Not allowed for key \[redacted\]$",
+    )
 
     assert API_KEY not in str(failure)
 
@@ -232,7 +264,10 @@ async def test_azure_key_in_extra_headers_is_also_scrubbed(fake_provider, http_c
 async def test_retry_after_seconds_is_read_from_a_429(kind, fake_provider, http_client):
     fake_provider.set_behaviour(Behaviour(error="rate_limited", retry_after="7"))
 
-    failure, _ = await failure_of(provider_for(kind, fake_provider, http_client).complete(chat(), FAST))
+    failure, _ = await failure_of(
+        provider_for(kind, fake_provider, http_client).complete(chat(), FAST),
+        match=http_error("rate_limited", kind),
+    )
 
     assert (failure.kind, failure.status, failure.retry_after) == (ErrorKind.RATE_LIMITED, 429, 7.0)
     assert failure.retryable
@@ -242,7 +277,10 @@ async def test_retry_after_http_date_is_read_as_seconds_from_now(fake_provider, 
     when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     fake_provider.set_behaviour(Behaviour(error="rate_limited", retry_after=when))
 
-    failure, _ = await failure_of(provider_for("openai", fake_provider, http_client).complete(chat(), FAST))
+    failure, _ = await failure_of(
+        provider_for("openai", fake_provider, http_client).complete(chat(), FAST),
+        match=http_error("rate_limited", "openai"),
+    )
 
     assert 25 <= failure.retry_after <= 30
 
@@ -250,7 +288,10 @@ async def test_retry_after_http_date_is_read_as_seconds_from_now(fake_provider, 
 async def test_retry_after_ms_wins_over_retry_after(fake_provider, http_client):
     fake_provider.set_behaviour(Behaviour(error="rate_limited", retry_after="2", retry_after_ms=1500))
 
-    failure, _ = await failure_of(provider_for("openai", fake_provider, http_client).complete(chat(), FAST))
+    failure, _ = await failure_of(
+        provider_for("openai", fake_provider, http_client).complete(chat(), FAST),
+        match=http_error("rate_limited", "openai"),
+    )
 
     assert failure.retry_after == 1.5
 
@@ -260,25 +301,27 @@ async def test_content_refusal_is_content_refused(kind, fake_provider, http_clie
     fake_provider.set_behaviour(Behaviour(refusal=True, text="I cannot"))
     provider = provider_for(kind, fake_provider, http_client)
 
-    completed, _ = await failure_of(provider.complete(chat(), FAST))
-    streamed, _ = await stream_failure(provider, chat())
+    completed, _ = await failure_of(provider.complete(chat(), FAST), match=refusal(kind))
+    streamed, _ = await stream_failure(provider, chat(), match=refusal(kind))
 
     assert completed.kind == streamed.kind == ErrorKind.CONTENT_REFUSED
     assert streamed.partial_text == "I cannot"
     assert not streamed.retryable
 
 
-@pytest.mark.parametrize(("kind", "error", "expected"), [
-    ("anthropic", "overloaded", ErrorKind.OVERLOADED),
-    ("anthropic", "rate_limited", ErrorKind.RATE_LIMITED),
-    ("openai", "server_error", ErrorKind.SERVER_ERROR),
+@pytest.mark.parametrize(("kind", "error", "expected", "message"), [
+    ("anthropic", "overloaded", ErrorKind.OVERLOADED, "error event overloaded_error: Overloaded"),
+    ("anthropic", "rate_limited", ErrorKind.RATE_LIMITED, "error event rate_limit_error: Rate limit reached"),
+    ("openai", "server_error", ErrorKind.SERVER_ERROR, "error event server_error: The server had an error"),
 ])  # fmt: skip
 async def test_error_event_mid_stream_keeps_the_partial_text(
-    kind, error, expected, fake_provider, http_client
+    kind, error, expected, message, fake_provider, http_client
 ):
     fake_provider.set_behaviour(Behaviour(output_tokens=6, error=error, error_after_chunks=2))
 
-    failure, _ = await stream_failure(provider_for(kind, fake_provider, http_client), chat())
+    failure, _ = await stream_failure(
+        provider_for(kind, fake_provider, http_client), chat(), match=f"^{expected}: {re.escape(message)}$"
+    )
 
     assert failure.kind == expected
     assert failure.partial_text == "lorem ipsum "
@@ -290,7 +333,10 @@ async def test_refused_connection_is_a_connection_error(http_client):
         port = probe.getsockname()[1]
     config = ProviderConfig(kind="openai", base_url=f"http://127.0.0.1:{port}/v1", api_key=API_KEY)
 
-    failure, _ = await failure_of(build_provider(config, http_client).complete(chat(), FAST))
+    failure, _ = await failure_of(
+        build_provider(config, http_client).complete(chat(), FAST),
+        match=r"^connection: request: ConnectError: ",
+    )
 
     assert failure.kind == ErrorKind.CONNECTION
     assert failure.retryable
@@ -303,7 +349,11 @@ async def test_refused_connection_is_a_connection_error(http_client):
 async def test_stream_cut_mid_way_is_interrupted_with_partial_text(kind, fake_provider, http_client):
     fake_provider.set_behaviour(Behaviour(output_tokens=8, cut_after_chunks=3))
 
-    failure, _ = await stream_failure(provider_for(kind, fake_provider, http_client), chat())
+    failure, _ = await stream_failure(
+        provider_for(kind, fake_provider, http_client),
+        chat(),
+        match=r"^stream_interrupted: stream: RemoteProtocolError: ",
+    )
 
     assert failure.kind == ErrorKind.STREAM_INTERRUPTED
     assert failure.partial_text == "lorem ipsum dolor "
@@ -314,7 +364,11 @@ async def test_stream_cut_mid_way_is_interrupted_with_partial_text(kind, fake_pr
 async def test_stream_ending_cleanly_without_end_marker_is_interrupted(kind, fake_provider, http_client):
     fake_provider.set_behaviour(Behaviour(output_tokens=3, end_marker=False))
 
-    failure, _ = await stream_failure(provider_for(kind, fake_provider, http_client), chat())
+    failure, _ = await stream_failure(
+        provider_for(kind, fake_provider, http_client),
+        chat(),
+        match=f"^stream_interrupted: {re.escape('the stream ended before its end marker')}$",
+    )
 
     assert failure.kind == ErrorKind.STREAM_INTERRUPTED
     assert failure.partial_text == "lorem ipsum dolor"
@@ -336,7 +390,9 @@ async def test_first_token_timeout_when_the_provider_never_answers(kind, fake_pr
     fake_provider.set_behaviour(Behaviour(hang=True))
     provider = provider_for(kind, fake_provider, http_client)
 
-    failure, elapsed = await failure_of(provider.complete(chat(), timeouts(first_token=0.2)))
+    failure, elapsed = await failure_of(
+        provider.complete(chat(), timeouts(first_token=0.2)), match=timed_out("first_token", 0.2)
+    )
 
     assert failure.kind == ErrorKind.TIMEOUT
     assert "first_token" in failure.message
@@ -348,7 +404,9 @@ async def test_first_token_timeout_when_headers_come_but_no_token(kind, fake_pro
     fake_provider.set_behaviour(Behaviour(first_token_delay=3))
     provider = provider_for(kind, fake_provider, http_client)
 
-    failure, elapsed = await stream_failure(provider, chat(), timeouts(first_token=0.2, between_chunks=0.1))
+    failure, elapsed = await stream_failure(
+        provider, chat(), timeouts(first_token=0.2, between_chunks=0.1), match=timed_out("first_token", 0.2)
+    )
 
     assert failure.kind == ErrorKind.TIMEOUT
     assert "first_token" in failure.message
@@ -360,7 +418,9 @@ async def test_between_chunks_timeout_when_the_stream_hangs_mid_way(kind, fake_p
     fake_provider.set_behaviour(Behaviour(output_tokens=10, hang_after_chunks=2))
     provider = provider_for(kind, fake_provider, http_client)
 
-    failure, elapsed = await stream_failure(provider, chat(), timeouts(between_chunks=0.2))
+    failure, elapsed = await stream_failure(
+        provider, chat(), timeouts(between_chunks=0.2), match=timed_out("between_chunks", 0.2)
+    )
 
     assert failure.kind == ErrorKind.TIMEOUT
     assert "between_chunks" in failure.message
@@ -373,7 +433,9 @@ async def test_total_timeout_stops_a_slow_but_steady_stream(kind, fake_provider,
     fake_provider.set_behaviour(Behaviour(output_tokens=40, tokens_per_second=20))
     provider = provider_for(kind, fake_provider, http_client)
 
-    failure, elapsed = await stream_failure(provider, chat(), timeouts(between_chunks=0.2, total=0.5))
+    failure, elapsed = await stream_failure(
+        provider, chat(), timeouts(between_chunks=0.2, total=0.5), match=timed_out("total", 0.5)
+    )
 
     assert failure.kind == ErrorKind.TIMEOUT
     assert "total" in failure.message
@@ -385,7 +447,9 @@ async def test_total_timeout_bounds_a_non_streamed_call(fake_provider, http_clie
     fake_provider.set_behaviour(Behaviour(headers_delay=3))
     provider = provider_for("openai", fake_provider, http_client)
 
-    failure, elapsed = await failure_of(provider.complete(chat(), timeouts(first_token=5, total=0.3)))
+    failure, elapsed = await failure_of(
+        provider.complete(chat(), timeouts(first_token=5, total=0.3)), match=timed_out("total", 0.3)
+    )
 
     assert (failure.kind, "total" in failure.message) == (ErrorKind.TIMEOUT, True)
     assert_near(elapsed, 0.3)

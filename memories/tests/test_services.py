@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -93,13 +95,19 @@ def test_changing_the_text_embeds_it_again(in_tenant_a, author_a, local_embedder
 
 
 def test_bad_input_is_refused(in_tenant_a, author_a):
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=re.escape("A memory needs some text.")) as blank:
         _add(author_a, "   ")
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match=re.escape("Importance goes from 1 to 5.")) as too_important:
         _add(author_a, "Fine text", importance=9)
     now = timezone.now()
-    with pytest.raises(ValidationError):
+    ends_first = "A memory cannot stop being valid before it starts."
+    with pytest.raises(ValidationError, match=re.escape(ends_first)) as backwards:
         _add(author_a, "Fine text", valid_from=now, valid_until=now - timezone.timedelta(days=1))
+    assert [set(e.value.message_dict) for e in (blank, too_important, backwards)] == [
+        {"text"},
+        {"importance"},
+        {"valid_until"},
+    ]
     assert Memory.objects.count() == 0
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import F
@@ -18,22 +20,31 @@ from orchestrator.models import FlowRun, RunStatus, StepRun, StepStatus
 from reviews.models import Draft, DraftState
 from reviews.services import transition
 
+if TYPE_CHECKING:
+    from orchestrator.sweeper import Lease
+
 logger = logging.getLogger("maestro.flows")
 TEXT_STEPS = {"generate", "revise", "transform", "fanout", "http"}
 
 
-def execute_run(run: FlowRun) -> Draft | None:
+def execute_run(run: FlowRun, *, lease: Lease | None = None) -> Draft | None:
+    """Run the flow; with a worker's `lease` (orchestrator/sweeper.py) it stops before any step once
+    the lease is lost, so a run taken over after a stall never runs a step twice at once."""
     if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
         return getattr(run, "draft", None)
     definition = parse_steps(run.steps)
     draft = _draft_for(run)
-    if run.status != RunStatus.RUNNING:
+    if lease is not None:  # claiming the run made it running
+        events.publish(run.pk, "run", status=RunStatus.RUNNING)
+    elif run.status != RunStatus.RUNNING:
         FlowRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, started_at=timezone.now())
         events.publish(run.pk, "run", status=RunStatus.RUNNING)
     ctx = RunContext(run=run, author=run.author, profile=draft.profile)
     ctx.outputs.update(_finished_outputs(run))
     position = 0
     while position < len(definition):
+        if lease is not None:
+            lease.check()
         step = definition[position]
         output = _run_step(ctx, step, position)
         if step.type in TEXT_STEPS and "text" in output:
@@ -42,6 +53,8 @@ def execute_run(run: FlowRun) -> Draft | None:
             position = next(i for i, s in enumerate(definition) if s.id == output["goto"])
             continue
         position += 1
+    if lease is not None:
+        lease.check()
     return _finish(run, draft, ctx)
 
 
@@ -137,11 +150,12 @@ def _revise_loop(ctx: RunContext, step: Step, position: int) -> dict:
             f"{step.id}.revise.{rounds}",
             "revise",
             position,
-            lambda t=text, n=notes: steps.call_model(
+            partial(
+                steps.call_model,
                 ctx,
                 purpose="revise",
                 prompt_purpose=step.get("prompt", "revise"),
-                extra={"draft": t, "critique": n},
+                extra={"draft": text, "critique": notes},
                 stream_text=True,
             ),
         )
@@ -151,7 +165,7 @@ def _revise_loop(ctx: RunContext, step: Step, position: int) -> dict:
             f"{step.id}.critique.{rounds}",
             "critique",
             position,
-            lambda t=text: steps.critique(ctx, critique_step, draft=t),
+            partial(steps.critique, ctx, critique_step, draft=text),
         )["verdict"]
     output = {"text": text, "rounds": rounds, "verdict": verdict}
     ctx.outputs[step.id] = output

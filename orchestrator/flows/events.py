@@ -13,6 +13,8 @@ import threading
 import redis
 from django.conf import settings
 
+from common.redis import redis_client
+
 STREAM_TTL_SECONDS = 3600
 MAX_EVENTS = 5000
 _local = threading.local()
@@ -22,9 +24,7 @@ def _client() -> redis.Redis:
     client = getattr(_local, "client", None)
     if client is None:
         # Reads block for up to 15 s (SSE): the socket must wait longer than that.
-        client = _local.client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=60, socket_connect_timeout=5
-        )
+        client = _local.client = redis_client(purpose="blocking")
     return client
 
 

@@ -38,5 +38,5 @@ def revise_on_request(draft: Draft, round_number: int) -> Draft:
         locked.cost_micros += output.get("cost_micros", 0)
         locked.save(update_fields=["body", "original_body", "cost_micros", "updated_at"])
         transition(locked, DraftState.READY, actor=None, reason=f"revised (round {round_number})")
-    events.publish(draft.run_id, "draft", state=DraftState.READY, draft=draft.pk)
+    events.publish(ctx.run.pk, "draft", state=DraftState.READY, draft=draft.pk)
     return locked

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from authors.models import Author
 from orchestrator import queueing
@@ -36,9 +37,14 @@ def flow_start(
     idempotency_key: str = "",
     inputs: dict | None = None,
     series_id: int | None = None,
+    require_queue: bool = False,
 ) -> tuple[FlowRun, bool]:
     """Queue a run (returns at once; a worker executes it). Returns (run, created): the same
-    idempotency key returns the run it started the first time."""
+    idempotency key returns the run it started the first time.
+
+    The run is saved before its message is sent; if the broker is down it stays `queued` and the
+    sweeper sends it once the broker answers. With `require_queue` (the API) the caller also hears
+    about it: QueueUnavailableError, carrying the saved run's id."""
     brief = brief.strip()
     if not brief:
         raise ValidationError({"brief": "Say what the post is about."})
@@ -63,11 +69,14 @@ def flow_start(
                 api_key_id=api_key_id,
                 idempotency_key=idempotency_key,
                 series_id=series_id,
+                enqueued_at=timezone.now(),  # sent on commit; the sweeper sends it again if it is lost
             )
     except IntegrityError:  # the same key raced in from a retry
         return FlowRun.objects.get(idempotency_key=idempotency_key), False
     tenant_id = run.tenant_id
-    queueing.enqueue_on_commit(queueing.RUN_FLOW, tenant_id, run.pk)
+    sending = queueing.enqueue_on_commit(queueing.RUN_FLOW, tenant_id, run.pk)
+    if sending.failed and require_queue:
+        raise queueing.QueueUnavailableError(sending.error, run.pk)
     return run, True
 
 

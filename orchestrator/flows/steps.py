@@ -18,6 +18,7 @@ from django.db import connections
 
 from authors.models import Author, StyleProfile
 from common import net
+from common import text as text_checks
 from common.money import MICROS_PER_UNIT
 from gateway import GatewayError, GatewayRequest
 from gateway.loop import call_streaming
@@ -66,7 +67,10 @@ class RunContext:
             "brief": self.run.brief,
         }
 
-    def text_of(self, step_id: str) -> str:
+    def text_of(self, step_id: str | None) -> str:
+        """The text a step wrote; empty when there is no such step (or none is named)."""
+        if step_id is None:
+            return ""
         return self.outputs.get(step_id, {}).get("text", "")
 
 
@@ -334,25 +338,39 @@ def http_call(ctx: RunContext, step: Step) -> dict:
     delay = 0.5
     for attempt in range(1, 4):
         try:
-            response = httpx.post(url, json=payload, timeout=step.get("timeout", 10), follow_redirects=False)
+            # Connects only to the address the guard checked (no DNS-rebinding window); no redirects.
+            with net.guarded_client(timeout=step.get("timeout", 10)) as client:
+                response = client.post(url, json=payload)
+        except net.OutboundURLRefusedError as exc:
+            raise StepFailedError(str(exc)) from exc
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}"
         else:
             if response.status_code < 500 and response.status_code != 429:
-                body = (
-                    response.json() if "json" in response.headers.get("content-type", "") else response.text
-                )
-                text = body.get("text") if isinstance(body, dict) else None
-                return {
-                    "status": response.status_code,
-                    "response": body if len(str(body)) < 20000 else "(large)",
-                    **({"text": text} if isinstance(text, str) else {}),
-                }
+                return _http_step_output(response)
             error = f"HTTP {response.status_code}"
         if attempt < 3:
             time.sleep(delay)
             delay *= 2
     raise StepFailedError(f"{url} failed 3 times ({error})", transient=True)
+
+
+def _http_step_output(response: httpx.Response) -> dict:
+    """The receiver's answer as the step stores it: outside text, so made storable (common/text.py)."""
+    body: object = text_checks.sanitise(response.text)
+    if "json" in response.headers.get("content-type", ""):
+        try:
+            parsed = response.json()
+        except (ValueError, RecursionError):
+            parsed = None
+        if parsed is not None and not text_checks.too_deep(parsed):
+            body = text_checks.sanitise_value(parsed)
+    text = body.get("text") if isinstance(body, dict) else None
+    return {
+        "status": response.status_code,
+        "response": body if len(str(body)) < 20000 else "(large)",
+        **({"text": text} if isinstance(text, str) else {}),
+    }
 
 
 def check_outbound_url(url: str) -> None:

@@ -7,7 +7,6 @@ from datetime import datetime
 from django import template
 from django.utils import timezone
 
-from common.money import micros_to_units
 from orchestrator import selectors
 
 register = template.Library()
@@ -25,18 +24,6 @@ def age(value: datetime | None) -> str:
     return f"{seconds} s"
 
 
-@register.filter
-def money(micros) -> str:
-    """Integer micros as currency units with enough digits for small spends: 1234 -> 0.001234."""
-    units = micros_to_units(int(micros or 0))
-    return f"{units:.2f}" if units >= 100 else f"{units:.6f}".rstrip("0").rstrip(".") or "0"
-
-
-@register.filter
-def percent(value) -> str:
-    if value is None:
-        return "—"
-    return f"{float(value) * 100:.0f}%"
 
 
 @register.simple_tag

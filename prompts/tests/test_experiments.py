@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -62,8 +64,13 @@ def test_an_experiment_needs_another_version_of_the_same_template_and_a_valid_sh
     template, version_a, version_b = template_ab
     other = make_template(tenant=tenant_a)
     with tenant_scope(tenant_a):
-        for version, share in [(version_a, 50), (other.versions.get(), 50), (version_b, 101)]:
-            with pytest.raises(ValidationError):
+        refusals = [
+            (version_a, 50, f"v{version_a.number} is already production: choose another."),
+            (other.versions.get(), 50, "Version B must be a version of the same template."),
+            (version_b, 101, "B's share is a whole percentage from 0 to 100."),
+        ]
+        for version, share, message in refusals:
+            with pytest.raises(ValidationError, match=re.escape(message)):
                 services.prompt_experiment_start(
                     template=template, version_b=version, share_b=share, actor=None
                 )
@@ -99,9 +106,9 @@ def test_outcomes_aggregate_per_version_within_the_experiment(tenant_a, tenant_b
 def test_outcome_values_are_checked(tenant_a, template_ab):
     _template, version_a, _b = template_ab
     with tenant_scope(tenant_a):
-        with pytest.raises(ValidationError):
+        with pytest.raises(ValidationError, match=re.escape("Edit distance is a fraction from 0 to 1.")):
             services.prompt_outcome_record(version=version_a, approved=True, edit_distance=1.5, cost_micros=0)
-        with pytest.raises(ValidationError):
+        with pytest.raises(ValidationError, match=re.escape("Cost cannot be negative.")):
             services.prompt_outcome_record(
                 version=version_a, approved=True, edit_distance=None, cost_micros=-1
             )

@@ -3,6 +3,8 @@ and never change Maestro's."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
@@ -15,6 +17,10 @@ from prompts.tests.factories import make_template, version_fields
 from tenants.context import TenantScopeError, cross_tenant_access, tenant_scope
 
 pytestmark = pytest.mark.django_db
+
+
+def not_found(key: str, label: str) -> str:
+    return f"^{re.escape(f'No prompt {key} labelled {label!r}.')}$"
 
 
 @pytest.fixture
@@ -51,21 +57,23 @@ def test_an_override_without_the_label_falls_back_to_the_default(shared, tenant_
         assert resolve_prompt(purpose="post", label="staging").version == v2
         # the override's production is its copy of the default, v1
         assert resolve_prompt(purpose="post").version == override.versions.get(number=1)
-        with pytest.raises(PromptNotFoundError):
+        with pytest.raises(PromptNotFoundError, match=not_found("post/default", "holiday")):
             resolve_prompt(purpose="post", label="holiday")
-        with pytest.raises(PromptNotFoundError):
+        with pytest.raises(PromptNotFoundError, match=not_found("comment/default", "production")):
             resolve_prompt(purpose="comment")
 
 
 def test_a_tenant_cannot_change_maestros_defaults(shared, tenant_a):
     version = shared.versions.get()
     with tenant_scope(tenant_a):
-        with pytest.raises(PermissionDenied):
+        read_only = re.escape("post/default is one of Maestro's defaults and read-only here")
+        with pytest.raises(PermissionDenied, match=read_only):
             services.prompt_version_create(template=shared, **version_fields())
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(PermissionDenied, match=read_only):
             services.prompt_label_move(template=shared, label="production", version=version, actor=None)
         shared.description = "hacked"
-        with pytest.raises(TenantScopeError):
+        refusal = rf"^Refusing to save PromptTemplate of tenant None inside tenant {tenant_a.pk}\.$"
+        with pytest.raises(TenantScopeError, match=refusal):
             shared.save()
     with cross_tenant_access("test: check nothing changed"):
         assert PromptVersion.objects.filter(template=shared).count() == 1
@@ -79,11 +87,11 @@ def test_tenant_a_never_sees_tenant_bs_prompts(tenant_a, tenant_b):
     with tenant_scope(tenant_a):
         assert not PromptTemplate.objects.filter(pk=theirs.pk).exists()
         assert not PromptChange.objects.filter(template=theirs).exists()
-        with pytest.raises(Http404):
+        with pytest.raises(Http404, match=re.escape("No PromptTemplate matches the given query.")):
             selectors.access_prompt_template(template_id=theirs.pk)
-        with pytest.raises(Http404):
+        with pytest.raises(Http404, match=re.escape("No PromptVersion matches the given query.")):
             selectors.access_prompt_version(version_id=their_version_id)
-        with pytest.raises(PromptNotFoundError):
+        with pytest.raises(PromptNotFoundError, match=not_found("post/default", "production")):
             resolve_prompt(purpose="post")
         assert selectors.prompt_library() == []
 
@@ -102,7 +110,8 @@ def test_the_library_lists_one_entry_per_template_marking_overrides(shared, tena
 
 
 def test_resolving_needs_a_tenant_in_scope(shared):
-    with pytest.raises(TenantScopeError):
+    no_tenant = "No tenant in scope. Wrap the code in `tenant_scope(tenant)`"
+    with pytest.raises(TenantScopeError, match=f"^{re.escape(no_tenant)}"):
         resolve_prompt(purpose="post")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -33,7 +35,8 @@ def test_placeholders_are_replaced_and_messages_keep_their_roles():
 
 def test_a_missing_required_variable_is_an_error_naming_it_and_the_version():
     version = version_of("{{ author_name }} {{ brief }}")
-    with pytest.raises(PromptRenderError) as caught:
+    message = "Prompt post/default v3: missing required variable(s): brief"
+    with pytest.raises(PromptRenderError, match=f"^{re.escape(message)}$") as caught:
         render_version(version, {"author_name": "Ada"})
     assert caught.value.missing == ["brief"]
     assert "brief" in str(caught.value)
@@ -46,7 +49,8 @@ def test_none_counts_as_missing_for_a_required_variable():
 
 
 def test_an_unknown_variable_passed_is_an_error_naming_it():
-    with pytest.raises(PromptRenderError) as caught:
+    message = "Prompt post/default v3: unknown variable(s) passed: breif"
+    with pytest.raises(PromptRenderError, match=f"^{re.escape(message)}$") as caught:
         render_version(version_of("{{ brief }}"), {"author_name": "A", "brief": "b", "breif": "typo"})
     assert caught.value.unknown == ["breif"]
     assert "breif" in str(caught.value)
@@ -54,7 +58,8 @@ def test_an_unknown_variable_passed_is_an_error_naming_it():
 
 def test_a_placeholder_that_is_not_declared_is_an_error_at_render_time_too():
     version = version_of("{{ brief }} {{ audience }}")  # e.g. a row written around the service
-    with pytest.raises(PromptRenderError) as caught:
+    message = "Prompt post/default v3: variable(s) used in the text but not declared: audience"
+    with pytest.raises(PromptRenderError, match=f"^{re.escape(message)}$") as caught:
         render_version(version, {"author_name": "A", "brief": "b"})
     assert caught.value.undeclared == ["audience"]
 
@@ -86,19 +91,26 @@ def test_dicts_render_as_json_and_other_objects_are_refused():
         render_version(version, {"author_name": "A", "brief": object()})
 
 
+NOT_A_PLACEHOLDER = "{} is not a placeholder: write {{{{ name }}}} with a plain name"
+
+
 @pytest.mark.parametrize(
-    "text",
+    ("text", "problem"),
     [
-        "{{ author.name }}",
-        "{{ brief|upper }}",
-        "{{ __import__('os') }}",
-        "{{#if brief}}{{#if memories}}x{{/if}}{{/if}}",
-        "{{#if brief}} never closed",
-        "stray {{/if}}",
+        ("{{ author.name }}", NOT_A_PLACEHOLDER.format("{{ author.name }}")),
+        ("{{ brief|upper }}", NOT_A_PLACEHOLDER.format("{{ brief|upper }}")),
+        ("{{ __import__('os') }}", NOT_A_PLACEHOLDER.format("{{ __import__('os') }}")),
+        (
+            "{{#if brief}}{{#if memories}}x{{/if}}{{/if}}",
+            "sections cannot nest: {{#if memories}} inside {{#if brief}}; "
+            "{{/if}} without an opening {{#if name}}",
+        ),
+        ("{{#if brief}} never closed", "{{#if brief}} is never closed with {{/if}}"),
+        ("stray {{/if}}", "{{/if}} without an opening {{#if name}}"),
     ],
 )
-def test_anything_but_plain_names_and_flat_sections_is_a_syntax_error(text):
-    with pytest.raises(PromptSyntaxError):
+def test_anything_but_plain_names_and_flat_sections_is_a_syntax_error(text, problem):
+    with pytest.raises(PromptSyntaxError, match=f"^{re.escape(problem)}$"):
         parse(text)
 
 
@@ -108,7 +120,8 @@ def test_lone_braces_are_ordinary_text():
 
 
 def test_saving_names_the_undeclared_placeholder_and_its_message():
-    with pytest.raises(PromptSyntaxError) as caught:
+    problem = "message 2 (user): {{ audience }} is not a declared variable"
+    with pytest.raises(PromptSyntaxError, match=f"^{re.escape(problem)}$") as caught:
         validate_messages(
             [{"role": "system", "content": "ok {{ brief }}"}, {"role": "user", "content": "{{ audience }}"}],
             VARIABLES,
@@ -119,7 +132,8 @@ def test_saving_names_the_undeclared_placeholder_and_its_message():
 @pytest.mark.django_db
 def test_the_service_refuses_a_version_with_undeclared_placeholders(in_tenant_a):
     template = PromptTemplate.objects.create(purpose="post", name="x")
-    with pytest.raises(ValidationError) as caught:
+    problem = "message 1 (user): {{ ceo }} is not a declared variable"
+    with pytest.raises(ValidationError, match=re.escape(problem)) as caught:
         services.prompt_version_create(
             template=template,
             messages=[{"role": "user", "content": "{{ brief }} {{ ceo }}"}],
@@ -133,9 +147,11 @@ def test_the_service_refuses_a_version_with_undeclared_placeholders(in_tenant_a)
 def test_bad_declarations_and_parameters_are_refused_by_field(in_tenant_a):
     template = PromptTemplate.objects.create(purpose="post", name="x")
     ok = [{"role": "user", "content": "hi"}]
-    with pytest.raises(ValidationError) as bad_names:
+    bad_name = "'Brief' is not a valid variable name (lowercase letters, digits, _)"
+    with pytest.raises(ValidationError, match=re.escape(bad_name)) as bad_names:
         services.prompt_version_create(template=template, messages=ok, variables=["Brief", "a", "a"])
-    with pytest.raises(ValidationError) as bad_params:
+    too_hot = "Temperature is a number from 0 to 2."
+    with pytest.raises(ValidationError, match=re.escape(too_hot)) as bad_params:
         services.prompt_version_create(
             template=template, messages=ok, variables=[], temperature=3, max_tokens=5
         )

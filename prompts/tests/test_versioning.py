@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -22,9 +23,10 @@ def test_a_saved_version_cannot_be_changed(tenant_a):
     with tenant_scope(tenant_a):
         version = template.versions.get()
         version.change_note = "sneaky"
-        with pytest.raises(ImmutableRowError):
+        immutable = "Prompt versions are immutable: save a new version instead."
+        with pytest.raises(ImmutableRowError, match=f"^{re.escape(immutable)}$"):
             version.save()
-        with pytest.raises(ImmutableRowError):
+        with pytest.raises(ImmutableRowError, match=re.escape("PromptVersion rows never change once saved.")):
             PromptVersion.objects.filter(pk=version.pk).update(change_note="sneaky")
         assert PromptVersion.objects.get(pk=version.pk).change_note == ""
 
@@ -92,7 +94,8 @@ def test_moving_a_label_forward_or_a_new_label_is_a_plain_move(tenant_a):
 
 def test_a_label_cannot_point_at_another_templates_version(tenant_a):
     first, second = make_template(tenant=tenant_a), make_template(tenant=tenant_a)
-    with tenant_scope(tenant_a), pytest.raises(ValidationError):
+    elsewhere = re.escape("That version belongs to another template.")
+    with tenant_scope(tenant_a), pytest.raises(ValidationError, match=elsewhere):
         services.prompt_label_move(
             template=first, label="production", version=second.versions.get(), actor=None
         )
@@ -100,7 +103,8 @@ def test_a_label_cannot_point_at_another_templates_version(tenant_a):
 
 def test_label_names_are_short_slugs(tenant_a):
     template = make_template(tenant=tenant_a)
-    with tenant_scope(tenant_a), pytest.raises(ValidationError):
+    slug = re.escape("A label is a short name of letters, digits, - and _.")
+    with tenant_scope(tenant_a), pytest.raises(ValidationError, match=slug):
         services.prompt_label_move(
             template=template, label="prod uction!", version=template.versions.get(), actor=None
         )
@@ -117,7 +121,8 @@ def test_every_version_saved_is_in_the_history(tenant_a):
 
 def test_templates_of_one_purpose_and_name_are_unique_per_tenant(tenant_a):
     make_template(tenant=tenant_a, name="default")
-    with tenant_scope(tenant_a), pytest.raises(ValidationError):
+    taken = re.escape("A template post/default already exists.")
+    with tenant_scope(tenant_a), pytest.raises(ValidationError, match=taken):
         services.prompt_template_create(purpose="post", name="default", **version_fields())
     with tenant_scope(tenant_a):
         assert PromptTemplate.objects.filter(name="default").count() == 1

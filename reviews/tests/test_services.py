@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from datetime import timedelta
 
@@ -230,5 +231,7 @@ def test_saving_a_series_creates_then_updates_its_beat_schedule(tenant_a):
 
 def test_a_series_with_a_bad_schedule_is_refused(tenant_a):
     author = make_author(tenant=tenant_a)
-    with tenant_scope(tenant_a), pytest.raises(ValidationError):
+    five_fields = "Use five fields: minute hour day-of-month month day-of-week."
+    with tenant_scope(tenant_a), pytest.raises(ValidationError, match=re.escape(five_fields)) as caught:
         series_save(series=Series(name="Bad", author=author, brief="x", cron="every monday"))
+    assert caught.value.message_dict == {"cron": [five_fields]}

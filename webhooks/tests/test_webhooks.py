@@ -113,7 +113,9 @@ def test_a_failed_attempt_schedules_the_next_one_with_exponential_backoff(tenant
 def test_backoff_grows_exponentially_with_jitter_and_is_capped():
     rng = random.Random(7)
     for attempt in range(1, 12):
-        ceiling = min(webhook_delivery.BACKOFF_CAP_SECONDS, webhook_delivery.BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+        ceiling = min(
+            webhook_delivery.BACKOFF_CAP_SECONDS, webhook_delivery.BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)
+        )
         assert ceiling / 2 <= webhook_delivery.backoff_seconds(attempt, rng) <= ceiling
 
 
@@ -163,7 +165,7 @@ def test_internal_addresses_are_refused_when_private_http_is_not_allowed(
     with receiver(200) as hook:
         endpoint, _ = _endpoint(tenant_a, hook.url)
         delivery = _delivery(tenant_a, endpoint)
-        settings.MAESTRO_ALLOW_PRIVATE_HTTP_STEPS = False
+        settings.MAESTRO_ALLOW_PRIVATE_NETWORKS = False
         result = deliver_webhook.apply(args=[tenant_a.pk, str(delivery.pk)])
         form = client_for(members_a[Role.ADMIN]).post(
             f"/t/{tenant_a.slug}/console/webhooks/", {"url": hook.url, "events": ["draft.ready"]}

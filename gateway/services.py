@@ -1,5 +1,7 @@
-"""Console writes. Each one drops the gateway's cached catalog of the tenant, so this process sees
-the change at once and every other process within `catalog.CACHE_SECONDS`."""
+"""Writes to the gateway's records: budgets, policy, providers, models and route preferences.
+
+Each one drops the gateway's cached catalog of the tenant, so this process sees the change at once
+and every other process within `catalog.CACHE_SECONDS`."""
 
 from __future__ import annotations
 
