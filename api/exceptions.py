@@ -16,11 +16,12 @@ from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from redis.exceptions import RedisError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from redis.exceptions import RedisError
-
+from api.pagination import InvalidCursorError, InvalidPageSizeError
+from api.validation import InvalidInput, RequestTooLarge, max_body_bytes
 from gateway import GatewayError
 from orchestrator.queueing import QueueUnavailableError
 from reviews.services import ReviewError
@@ -41,7 +42,10 @@ class ApiError(Exception):
     def __init__(self, status_code: int, code: str, message: str, *, details=None, retry_after=None):
         super().__init__(message)
         self.status_code, self.code, self.message = status_code, code, message
-        self.details = details or {}
+        # Always an object: DRF reports a body that is not an object as a bare list of messages.
+        self.details = (
+            details if isinstance(details, dict) else {"non_field_errors": details} if details else {}
+        )
         self.retry_after = retry_after
 
 
@@ -105,6 +109,20 @@ def _unavailable(exc: Exception) -> ApiError | None:
     return None
 
 
+def _bad_input(exc: Exception) -> ApiError | None:
+    """Input refused before it reached a serializer (api/validation.py, api/pagination.py)."""
+    if isinstance(exc, InvalidCursorError):
+        return ApiError(400, "invalid_cursor", str(exc))
+    if isinstance(exc, InvalidPageSizeError):
+        return ApiError(400, "validation_error", str(exc), details={"page_size": [str(exc)]})
+    if isinstance(exc, InvalidInput):
+        return ApiError(400, str(exc.get_codes()), str(exc.detail), details={"field": exc.field})
+    if isinstance(exc, RequestTooLarge | RequestDataTooBig):
+        message = str(getattr(exc, "detail", "") or exc) or "The request body is too large."
+        return ApiError(413, "request_too_large", message, details={"limit": max_body_bytes()})
+    return None
+
+
 def to_api_error(exc: Exception, view=None) -> ApiError | None:
     if isinstance(exc, ApiError):
         return exc
@@ -112,13 +130,15 @@ def to_api_error(exc: Exception, view=None) -> ApiError | None:
         return from_gateway_error(exc)
     if (unavailable := _unavailable(exc)) is not None:
         return unavailable
-    if isinstance(exc, RequestDataTooBig):
-        return ApiError(413, "request_too_large", str(exc) or "The request body is too large.")
+    if (bad_input := _bad_input(exc)) is not None:
+        return bad_input
     if isinstance(exc, ReviewError):  # the action is valid but not possible in the draft's state
         return ApiError(409, "conflict", " ".join(exc.messages))
     if isinstance(exc, DjangoValidationError):
+        # The request matched the schema (the serializer passed it) but breaks a rule the schema cannot
+        # state: a duplicate name, an end before its start, an archived author. 400 is for what it can.
         details = _django_validation_details(exc)
-        return ApiError(400, "validation_error", _message_of(details), details=details)
+        return ApiError(422, "validation_error", _message_of(details), details=details)
     if isinstance(exc, Http404 | ObjectDoesNotExist):
         return ApiError(404, "not_found", "Not found.")
     if isinstance(exc, DjangoPermissionDenied):

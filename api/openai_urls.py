@@ -7,6 +7,6 @@ from api.views import openai
 app_name = "openai"
 
 urlpatterns = [
-    path("chat/completions", openai.ChatCompletions.as_view(), name="chat_completions"),
+    path("chat/completions", openai.chat_completions, name="chat_completions"),
     path("models", openai.ModelList.as_view(), name="models"),
 ]

@@ -3,7 +3,6 @@ only parse and validate: writes go through each app's services."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from rest_framework import serializers
@@ -127,9 +126,8 @@ class _PromptContentInput(serializers.Serializer):
     messages = PromptMessageInput(many=True, allow_empty=False)
     variables = serializers.ListField(child=serializers.DictField(), default=list)
     tier = serializers.ChoiceField(choices=ModelTier.choices, default=ModelTier.STANDARD)
-    temperature = serializers.DecimalField(
-        max_digits=3, decimal_places=2, min_value=0, max_value=2, default=Decimal("0.70")
-    )
+    # A JSON number, as OpenAI's APIs take it; the service keeps two decimals.
+    temperature = serializers.FloatField(min_value=0, max_value=2, default=0.7)
     max_tokens = serializers.IntegerField(min_value=16, max_value=32000, default=800)
     change_note = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
 

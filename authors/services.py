@@ -8,9 +8,11 @@ and saves as a new version (source "extracted"). Nothing is saved before that re
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import re
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +23,8 @@ from django.db import transaction
 from authors.models import Author, StyleProfile
 from gateway import GatewayError, GatewayRequest, complete_sync
 from gateway.cache import cache_invalidate
+from gateway.providers.base import Message
+from prompts.defaults import json_repair_messages
 from prompts.rendering import PromptRenderError
 from prompts.selectors import PromptNotFoundError, resolve_prompt
 from tenants.models import Tenant, User
@@ -288,28 +292,77 @@ def _prompt_messages(*, author: Author, posts: list[str]) -> tuple[list, dict]:
     return messages, resolved.model_parameters
 
 
-def style_card_extract(
-    *, tenant: Tenant, author: Author, samples: list[str], user: User | None
-) -> ExtractedStyleCard:
-    """Ask a model for the author's style card from their posts; nothing is saved.
+# The answer's shape, constrained at decoding (GatewayRequest.response_schema): it always parses,
+# and it is bounded (a few short items per list) so that max_tokens cannot cut it off.
+_SHORT = {"type": "string", "maxLength": 60}
+_ITEMS = {"type": "array", "items": _SHORT, "maxItems": 5}
+STYLE_CARD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "tone": {"type": "string", "maxLength": 240},
+        "vocabulary_prefer": _ITEMS,
+        "vocabulary_avoid": _ITEMS,
+        "banned_phrases": _ITEMS,
+        "formatting": {
+            "type": "object",
+            "properties": dict.fromkeys(("length", "paragraphs", "emoji", "hashtags", "lists"), _SHORT),
+            "required": ["length", "paragraphs", "emoji", "hashtags", "lists"],
+            "additionalProperties": False,
+        },
+        "sample_insights": {"type": "array", "items": {"type": "string", "maxLength": 120}, "maxItems": 3},
+    },
+    "required": [
+        "tone",
+        "vocabulary_prefer",
+        "vocabulary_avoid",
+        "banned_phrases",
+        "formatting",
+        "sample_insights",
+    ],
+    "additionalProperties": False,
+}
+STYLE_CARD_MAX_TOKENS = 900  # the schema's largest answer (about 2,400 characters), with room to spare
+EMOJI = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf]")
+HASHTAG = re.compile(r"(?<!\w)#\w+")
 
-    Raises ValidationError for bad samples and StyleExtractionError (with a message for the editor
-    and the raw answer, if any) when the gateway refuses or the answer is unusable.
-    """
-    if author.tenant_id != tenant.pk:
-        raise ValueError("The author belongs to another tenant.")
-    validate_samples(samples)
-    messages, parameters = _prompt_messages(author=author, posts=samples)
-    request = GatewayRequest(
-        tenant=tenant,
-        purpose="style_extraction",
-        messages=messages,
-        user_id=user.pk if user else None,
-        author_id=author.pk,
-        **parameters,
-    )
+
+def measured_formatting(posts: list[str]) -> dict[str, str]:
+    """What the samples show for certain: their length in words, and whether they use emoji and
+    hashtags; used where the model's card says nothing (or nothing plausible) about them."""
+    counts = sorted(len(post.split()) for post in posts)
+    low, high = max(10, counts[0] // 10 * 10), -(-counts[-1] // 10) * 10
+    with_emoji = sum(bool(EMOJI.search(post)) for post in posts)
+    hashtags = max(len(HASHTAG.findall(post)) for post in posts)
+    return {
+        "length": f"{low}-{max(high, low + 20)} words",
+        "emoji": "none" if not with_emoji else f"in {with_emoji} of {len(posts)} sample posts",
+        "hashtags": "none" if not hashtags else f"at most {hashtags}",
+    }
+
+
+def _plausible_length(text: str) -> bool:
+    """A length that states a number of words or characters a post could have."""
+    return any(10 <= int(number) <= 3000 for number in re.findall(r"\d+", text.replace(",", "")))
+
+
+def _apply_measurements(extracted: ExtractedStyleCard, posts: list[str]) -> None:
+    """Fill in what the model left out or got implausible, from the samples themselves."""
+    measured = measured_formatting(posts)
+    formatting = extracted.card.setdefault("formatting", {})
+    if not _plausible_length(formatting.get("length", "")):
+        if formatting.get("length"):
+            extracted.warnings.append(
+                f"Length set to {measured['length']}, measured on the samples "
+                f"(the model said {formatting['length']!r})."
+            )
+        formatting["length"] = measured["length"]
+    for key in ("emoji", "hashtags"):
+        formatting.setdefault(key, measured[key])
+
+
+def _ask(request: GatewayRequest):
     try:
-        response = complete_sync(request)
+        return complete_sync(request)
     except GatewayError as exc:
         raise StyleExtractionError(
             gateway_error_message(exc),
@@ -317,7 +370,67 @@ def style_card_extract(
             http_status=exc.http_status,
             retry_after=exc.retry_after,
         ) from exc
-    extracted = parse_style_card(response.text)
+
+
+def _repair_request(request: GatewayRequest, *, answer: str, posts: list[str]) -> GatewayRequest:
+    messages = [
+        Message(m["role"], m["content"])
+        for m in json_repair_messages(
+            task="describe an author's voice from their posts as a style card",
+            answer=answer or "(no answer)",
+            material=join_samples(posts)[:8000],
+            schema_text=json.dumps(STYLE_CARD_SCHEMA),
+        )
+    ]
+    return dataclasses.replace(
+        request, messages=messages, temperature=0.0, cacheable=False, call_id=uuid.uuid4()
+    )
+
+
+def style_card_extract(
+    *, tenant: Tenant, author: Author, samples: list[str], user: User | None
+) -> ExtractedStyleCard:
+    """Ask a model for the author's style card from their posts; nothing is saved.
+
+    The answer is constrained to STYLE_CARD_SCHEMA; if it still cannot be used, one repair call
+    restates it as JSON. Length, emoji and hashtags are measured on the samples themselves.
+    Raises ValidationError for bad samples and StyleExtractionError (with a message for the editor
+    and the raw answers, if any) when the gateway refuses or no answer is usable.
+    """
+    if author.tenant_id != tenant.pk:
+        raise ValueError("The author belongs to another tenant.")
+    validate_samples(samples)
+    messages, parameters = _prompt_messages(author=author, posts=samples)
+    parameters["max_tokens"] = STYLE_CARD_MAX_TOKENS  # the schema bounds the answer: no more is needed
+    request = GatewayRequest(
+        tenant=tenant,
+        purpose="style_extraction",
+        messages=messages,
+        user_id=user.pk if user else None,
+        author_id=author.pk,
+        response_schema=STYLE_CARD_SCHEMA,
+        schema_name="style_card",
+        **parameters,
+    )
+    response = _ask(request)
+    try:
+        extracted = parse_style_card(response.text)
+    except StyleExtractionError as first:
+        repair = _repair_request(request, answer=response.text, posts=samples)
+        response = _ask(repair)
+        try:
+            extracted = parse_style_card(response.text)
+        except StyleExtractionError as second:
+            raise StyleExtractionError(
+                f"{first.message} A repair call did not give a usable one either; try again, or "
+                "write the card by hand.",
+                raw_answer=f"{first.raw_answer}\n\n--- repair call ---\n\n{second.raw_answer}",
+                code=second.code,
+            ) from second
+        extracted.warnings.append(
+            "The first answer was not a usable style card: this one is from a repair call."
+        )
+    _apply_measurements(extracted, samples)
     extracted.model, extracted.call_id = response.model, str(response.call_id)
     return extracted
 

@@ -23,6 +23,8 @@ def setup(database: str = "maestro_bench") -> None:
     os.environ["DATABASE_URL"] = os.environ["BENCH_DATABASE_URL"]
     os.environ.setdefault("REDIS_URL", embedded.ensure_redis())
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # The fake provider listens on loopback, which the outbound-URL guard refuses by default.
+    os.environ.setdefault("MAESTRO_ALLOW_PRIVATE_NETWORKS", "true")
     import django
 
     django.setup()

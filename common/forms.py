@@ -13,3 +13,16 @@ def add_validation_errors(form: forms.BaseForm, exc: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, exc.messages)
+
+
+class WriteOnlySecretField(forms.CharField):
+    """A credential typed in and never shown again: the page renders it empty, and an empty value
+    means "keep the stored one" (the service decides)."""
+
+    def __init__(self, **kwargs: object) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("strip", True)
+        kwargs.setdefault(
+            "widget", forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+        )
+        super().__init__(**kwargs)  # type: ignore[arg-type]  # CharField's keywords, passed through

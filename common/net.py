@@ -107,7 +107,9 @@ def check_outbound_url(url: str, *, allow_private: bool | None = None) -> Checke
     allow = private_networks_allowed() if allow_private is None else allow_private
     if allow:
         return CheckedURL(url=url, host=host, port=port, addresses=())
-    return CheckedURL(url=url, host=host, port=port, addresses=tuple(_resolve(host, port, allow_private=False)))
+    return CheckedURL(
+        url=url, host=host, port=port, addresses=tuple(_resolve(host, port, allow_private=False))
+    )
 
 
 # ---- connecting to the address that was checked ----------------------------------------------------
@@ -205,4 +207,3 @@ class AsyncGuardedTransport(httpx.AsyncHTTPTransport):
 def guarded_client(*, timeout: httpx.Timeout | float = 10.0) -> httpx.Client:
     """A sync client for tenant-supplied URLs (webhooks, flow HTTP steps); never follows redirects."""
     return httpx.Client(transport=GuardedTransport(), timeout=timeout, follow_redirects=False)
-

@@ -29,6 +29,10 @@ import httpx
 from config import embedded
 
 DEFAULT_PORT = 8091
+# Generations at once. The demo registers the model with the same number as its concurrency limit
+# (LLMModel.max_concurrency), so further calls wait in the gateway's line, not in the server's,
+# where the first-token timeout would run out.
+PARALLEL_SLOTS = 2
 MODEL_ALIAS = "gemma3-270m"
 MODEL_FILENAME = "gemma-3-270m-q4_k_m.gguf"
 TEMPLATE_FILENAME = "maestro-document.jinja"
@@ -171,7 +175,7 @@ def server_command(
     template: Path | None = None,
     threads: int | None = None,
     slot_context: int = 8192,
-    parallel: int = 2,
+    parallel: int = PARALLEL_SLOTS,
 ) -> list[str]:
     """The llama-server command line, bound to loopback, with no web UI and no network access."""
     command = [
@@ -190,8 +194,11 @@ def server_command(
         # Browsers may call loopback too: only pages served from localhost may read the answers.
         "--cors-origins", "localhost",
         # Defaults for requests that do not say otherwise; a base model loops without a penalty.
+        # DRY ("don't repeat yourself") penalises repeating whole phrases, which the repeat
+        # penalty (single tokens) misses: "I'm a ghostwriter. I'm a ghostwriter..."
         "--temp", "0.7",
         "--repeat-penalty", "1.15",
+        "--dry-multiplier", "0.8",
     ]  # fmt: skip
     if template is not None:
         command += ["--chat-template-file", str(template)]

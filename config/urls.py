@@ -22,3 +22,6 @@ urlpatterns = [
     path("api/", include("api.docs_urls")),
     path("v1/", include("api.openai_urls")),
 ]
+
+# A refusal keeps the tenant's navigation and logs one line (tenants.views.forbidden).
+handler403 = tenant_views.forbidden

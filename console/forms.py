@@ -9,6 +9,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from common.forms import WriteOnlySecretField
 from common.net import OutboundURLRefusedError, check_outbound_url
 from console import selectors
 from gateway import selectors as gateway_selectors
@@ -162,12 +163,8 @@ class PolicyForm(forms.ModelForm):
 
 
 class ProviderForm(forms.ModelForm):
-    api_key = forms.CharField(
-        required=False,
-        strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        label="API key",
-        help_text="Write-only. Leave empty to keep the current key.",
+    api_key = WriteOnlySecretField(
+        label="API key", help_text="Write-only. Leave empty to keep the current key."
     )
     clear_api_key = forms.BooleanField(required=False, label="Remove the stored key")
     base_url = forms.URLField(
@@ -186,6 +183,15 @@ class ProviderForm(forms.ModelForm):
             raise ValidationError("You have a provider with this name already.")
         return name
 
+    def clean_base_url(self) -> str:
+        """Said at once here; every connection to it is checked again (common/net.py)."""
+        url = self.cleaned_data["base_url"]
+        try:
+            check_outbound_url(url)
+        except OutboundURLRefusedError as exc:
+            raise ValidationError(str(exc)) from exc
+        return url
+
 
 class LLMModelForm(forms.ModelForm):
     class Meta:
@@ -199,8 +205,11 @@ class LLMModelForm(forms.ModelForm):
             "output_price_per_mtok",
             "context_window",
             "max_output_tokens",
+            "max_concurrency",
+            "prompt_format",
             "is_active",
         ]
+        labels = {"max_concurrency": "Concurrent calls"}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

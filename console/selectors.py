@@ -4,6 +4,7 @@ values handed to templates and charts are plain data."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.db.models import Aggregate, Count, F, FloatField, OuterRef, Q, QuerySet, Subquery, Sum
@@ -114,6 +115,8 @@ def usage_series(*, range_key: str, dimension: str, now: datetime | None = None)
         i = index.get(row["bucket"])
         if i is None:
             continue
+        if row["key"] in (None, "") and not row["spend"] and not row["tokens"]:
+            continue  # calls that failed before any model answered: counted by the error rate, not here
         spend.setdefault(row["key"], [0.0] * len(buckets))[i] += row["spend"] / 1_000_000
         tokens.setdefault(row["key"], [0] * len(buckets))[i] += row["tokens"]
     labels = _labels(dimension, set(spend))
@@ -292,7 +295,46 @@ def trace_detail(*, trace: Trace) -> dict:
         "chain": routing.get("chain", []),
         "reasons": routing.get("reasons", []),
         "excluded": routing.get("excluded", {}),
-        "cache": routing.get("cache"),
+        "cache": cache_summary(routing.get("cache")),
         "tier": routing.get("tier"),
         "complexity": routing.get("complexity"),
     }
+
+
+@dataclass(frozen=True)
+class CacheSummary:
+    """The semantic-cache lookup of one call, in words: what happened and the nearest entries."""
+
+    outcome: str
+    facts: list[tuple[str, str]]
+    refused: list[dict]
+
+
+def cache_summary(record: dict | None) -> CacheSummary | None:
+    if not record:
+        return None
+    hit = bool(record.get("hit"))
+    facts = [("Lookup took", f"{record.get('elapsed_ms', 0):.1f} ms")]
+    if hit:
+        facts += [
+            ("Similarity", f"{record.get('similarity', 0):.3f}"),
+            ("Entry", str(record.get("entry_id", ""))),
+        ]
+    elif record.get("best_similarity") is not None:
+        facts.append(("Nearest entry's similarity", f"{record['best_similarity']:.3f}"))
+    if record.get("reason"):
+        facts.append(("Why", str(record["reason"]).replace("_", " ")))
+    refused = [
+        {
+            "entry_id": r.get("entry_id", ""),
+            "similarity": f"{r.get('similarity', 0):.3f}",
+            "guard": str(r.get("guard", "")).replace("_", " "),
+            "why": r.get("why", ""),
+        }
+        for r in record.get("refused") or []
+    ]
+    return CacheSummary(
+        outcome="answered from the cache" if hit else "not answered from the cache",
+        facts=facts,
+        refused=refused,
+    )

@@ -6,15 +6,13 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
+from common.forms import WriteOnlySecretField
 from gateway.models import Budget, BudgetAlert, LLMModel, ProviderEndpoint, TenantPolicy, Trace
 
 
 class ProviderEndpointForm(forms.ModelForm):
-    api_key = forms.CharField(
-        required=False,
-        strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Write-only: stored encrypted and never shown again. Leave empty to keep the current key.",
+    api_key = WriteOnlySecretField(
+        help_text="Write-only: stored encrypted and never shown again. Leave empty to keep the current key."
     )
     clear_api_key = forms.BooleanField(required=False, help_text="Remove the stored key.")
 

@@ -4,12 +4,14 @@ A call's answer goes back as soon as the provider is done; its bookkeeping runs
 as a task on the same loop. Reservations stay held until settled, so deferring
 the settle can only make budgets stricter, never looser. Traces are inserted in
 batches (one round trip per batch); closing the runtime drains everything, so a
-sync caller (`complete_sync`) returns only once its trace is stored.
+sync caller (`complete_sync`) returns only once its trace is stored. On an ASGI server the runtime
+lives as long as the process and is drained at lifespan shutdown (config/asgi.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Coroutine
 
@@ -32,9 +34,18 @@ class Background:
         self._tasks: set[asyncio.Task] = set()
         self._traces: list[Trace] = []
         self._flusher: asyncio.Task | None = None
+        self._context: contextvars.Context | None = None
+
+    def run_in(self, context: contextvars.Context) -> None:
+        """Run bookkeeping in (a copy of) `context` rather than the caller's. An ASGI server's runtime
+        passes its lifespan's: a request's context holds the executor of the request's own thread
+        (asgiref), which is gone once the response is sent, so work left for later could not reach
+        the database from it."""
+        self._context = context
 
     def spawn(self, coroutine: Coroutine) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
+        context = self._context.copy() if self._context is not None else None
+        task = asyncio.get_running_loop().create_task(coroutine, context=context)
         self._tasks.add(task)
         task.add_done_callback(self._done)
 

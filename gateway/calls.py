@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
 from asgiref.sync import async_to_sync
@@ -39,7 +39,7 @@ logger = logging.getLogger("maestro.gateway")
 
 async def stream(
     request: GatewayRequest, *, runtime: Runtime | None = None
-) -> AsyncIterator[GatewayStreamEvent]:
+) -> AsyncGenerator[GatewayStreamEvent, None]:
     """Yield `delta` events as text arrives, `restart` if a fallback starts over, then one `done`."""
     call = Call(request, runtime or current_runtime(), stream=True)
     async for event in _run(call):

@@ -31,6 +31,8 @@ class ModelEntry:
     output_price_per_mtok: Decimal
     context_window: int
     max_output_tokens: int
+    max_concurrency: int = 0  # 0: no limit; else calls wait in line for a slot (gateway/limits/semaphore.py)
+    prompt_format: str = "chat"  # "document": a base model, sent GatewayRequest.document when there is one
 
     def cost_micros(self, input_tokens: int, output_tokens: int) -> int:
         return cost_micros(
@@ -161,6 +163,8 @@ def _models() -> list[ModelEntry]:
             output_price_per_mtok=row.output_price_per_mtok,
             context_window=row.context_window,
             max_output_tokens=row.max_output_tokens,
+            max_concurrency=row.max_concurrency,
+            prompt_format=row.prompt_format,
         )
     return list(entries.values())
 
@@ -168,7 +172,11 @@ def _models() -> list[ModelEntry]:
 def _providers() -> dict[int, ProviderConfig]:
     return {
         p.pk: ProviderConfig(
-            kind=p.kind, base_url=p.base_url, api_key=p.api_key(), extra_headers=dict(p.extra_headers or {})
+            kind=p.kind,
+            base_url=p.base_url,
+            api_key=p.api_key(),
+            extra_headers=dict(p.extra_headers or {}),
+            operator=p.tenant_id is None,
         )
         for p in ProviderEndpoint.objects.filter(is_active=True)
     }

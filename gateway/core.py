@@ -6,30 +6,58 @@
 
 Non-streamed and streamed calls share one attempt loop: a non-streamed attempt
 is turned into the same events a stream produces.
+
+Nothing is paid for and lost (docs/reliability.md): text that cannot be stored is refused before any
+limit, charge or provider; each attempt is written to the journal of calls in flight before it is sent
+(gateway/tracing.py), so a process killed mid-call still leaves a record; the call has one deadline
+that every attempt, wait and fallback counts against; and a caller that stops listening (it closed the
+stream, or its task was cancelled because its client went away) stops the chain and closes the
+request to the provider, which the trace records as `cancelled`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 
+import httpx
 from asgiref.sync import sync_to_async
 
 from common.money import micros_to_units
+from common.net import private_networks_allowed
+from common.text import text_problem
 from gateway import tracing
 from gateway.budgets import windows as budget_windows
 from gateway.cache import CacheScope, cache_lookup, cache_store, request_context_digest, request_text_for
 from gateway.catalog import ModelEntry, TenantCatalog, cached_catalog, load_catalog
-from gateway.limits import Bucket, BudgetExceeded, CircuitState, RateLimited, RequestExceedsCapacity
+from gateway.limits import (
+    Bucket,
+    BudgetExceeded,
+    CircuitState,
+    RateLimited,
+    RequestExceedsCapacity,
+    SlotsBusy,
+)
 from gateway.providers import build_provider
-from gateway.providers.base import ChatRequest, Message, ProviderError, StreamEvent, StreamEventKind, Usage
+from gateway.providers.base import (
+    ChatRequest,
+    ErrorKind,
+    Message,
+    ProviderError,
+    StreamEvent,
+    StreamEventKind,
+    Timeouts,
+    Usage,
+)
 from gateway.redaction import Redaction, redact, restore
 from gateway.resilience import NextModel, Retry, Stop, decide, timeouts_for
 from gateway.router_model import call as router_call
+from gateway.router_model.features import router_text
 from gateway.routing import (
     Candidate,
     LearnedVerdict,
@@ -59,6 +87,7 @@ class AttemptRecord:
     ttft_ms: float | None = None
     error: str = ""
     waited_s: float = 0.0
+    queued_s: float = 0.0  # in line for one of the model's concurrency slots, before the call was sent
 
 
 class Call:
@@ -73,6 +102,7 @@ class Call:
         self.attempts: list[AttemptRecord] = []
         self.redaction = Redaction(text="")
         self.outgoing: list[Message] = request.messages
+        self.outgoing_document: str | None = request.document  # for base models (prompt_format "document")
         self.decision: RoutingDecision | None = None
         self.windows: list[budget_windows.ActiveWindow] = []
         self.reservation_id: str | None = None
@@ -93,6 +123,13 @@ class Call:
         self.cache_hit_alias = ""
         self.raw_answer = ""  # the provider's text before restoring redacted values: what the cache keeps
         self.router_record: dict = {}  # the learned router's say, for the trace (router_model/call.py)
+        self.deadline_s = self.config.timeouts.call_deadline
+        self.deadline = self.started + self.deadline_s  # on time.perf_counter()'s clock
+        self.journal = tracing.CallJournal(runtime.redis, self.config.key_prefix)
+        self.journaled = False  # an entry in the journal of calls in flight waits to be forgotten
+        # The attempt under way and the text it has produced: if the caller leaves, `finish` closes it.
+        self.live: tuple[AttemptRecord, ModelEntry, float] | None = None
+        self.live_text = ""
 
     # ---- preparation ------------------------------------------------------------------------
     async def prepare(self) -> None:
@@ -151,6 +188,15 @@ class Call:
             )
         if not self.request.messages:
             raise GatewayError("bad_request", "A call needs at least one message.", http_status=400)
+        for index, message in enumerate(self.request.messages):
+            reason = text_problem(message.content)
+            if reason:  # it could never be traced: refuse it before anything is charged or sent
+                raise GatewayError(
+                    "bad_request",
+                    f"Message {index} ({message.role}) {reason}; remove it and send the text again.",
+                    http_status=400,
+                    details={"message": index},
+                )
 
     def _redact_outgoing(self) -> None:
         mapping: dict[str, str] = {}
@@ -159,6 +205,9 @@ class Call:
             result = redact(message.content, mapping=mapping)
             mapping = result.mapping
             outgoing.append(Message(role=message.role, content=result.text))
+        if self.outgoing_document is not None:
+            document = redact(self.outgoing_document, mapping=mapping)
+            mapping, self.outgoing_document = document.mapping, document.text
         self.outgoing = outgoing
         self.redaction = Redaction(text="", mapping=mapping)
 
@@ -213,15 +262,15 @@ class Call:
         if skip:
             self.router_record = router_call.trace_record(config, skip)
             return None
+        text = router_text(self.outgoing)
         embedding = router_call.shared_embedding(
-            self.outgoing,
+            text,
             cache_text=getattr(self, "cache_text", None),
             cache_embedding=self.cache_lookup.embedding if self.cache_lookup is not None else None,
         )
         score = functools.partial(
-            router_call.verdict_for_call, config, messages=self.outgoing, purpose=self.request.purpose,
-            embedding=embedding,
-        )  # fmt: skip
+            router_call.verdict_for_call, config, text=text, purpose=self.request.purpose, embedding=embedding
+        )
         # Scoring a shared embedding takes microseconds; embedding takes milliseconds of CPU: off the loop.
         outcome = score() if embedding is not None else await sync_to_async(score, thread_sensitive=False)()
         self.router_record = router_call.trace_record(config, outcome)
@@ -371,6 +420,7 @@ class Call:
         last_action: NextModel | None = None
         failed: ModelEntry | None = None
         for candidate in self._routed().chain:
+            self._check_deadline()
             model = self._model(candidate.alias)
             reason = self._skip_reason(model, last_action, failed)
             if reason is None and not await self._circuit_allows(model):
@@ -393,13 +443,26 @@ class Call:
             http_status=503,
         )
 
+    def _time_left(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def _check_deadline(self) -> None:
+        if self._time_left() <= 0:
+            tried = sum(1 for a in self.attempts if a.status != "skipped")
+            raise GatewayError(
+                "deadline_exceeded",
+                f"The call reached its {self.deadline_s:g}s deadline after {tried} attempt(s); stopped.",
+                http_status=504,
+                details={"deadline_seconds": self.deadline_s},
+            )
+
     async def _circuit_allows(self, model: ModelEntry) -> bool:
         key = _model_key(model)
         if self.circuits.get(key) == CircuitState.CLOSED:
             return True  # closed a moment ago: allow() would say yes without changing anything
         return await self.runtime.breaker.allow(key)
 
-    async def _attempts_on(self, model: ModelEntry):
+    async def _attempts_on(self, model: ModelEntry):  # noqa: C901 - one retry loop; its branches are the error kinds
         """Yield stream events of successful output; yield a NextModel as the last item on giving up."""
         retries = 0
         while True:
@@ -409,11 +472,26 @@ class Call:
                     emitted = emitted or event.kind == "delta"
                     yield event
                 return
+            except SlotsBusy as busy:  # waited in line as long as allowed: the next model may be free
+                self.attempts.append(
+                    AttemptRecord(
+                        model=model.alias,
+                        status="slots_busy",
+                        error=str(busy),
+                        queued_s=round(busy.waited_seconds, 3),
+                    )
+                )
+                yield NextModel(f"{model.alias}: {busy}")
+                return
             except ProviderError as error:
                 if emitted or self.text:
                     self.text = ""
                     yield GatewayStreamEvent(kind="restart", reason=f"{model.alias}: {error.kind}")
                 action = decide(error, retries, self.config.retry, self.runtime.rng)
+                if error.kind == ErrorKind.TIMEOUT and isinstance(action, Retry):
+                    # A model that hung is likely to hang again: the next model is the better bet, and
+                    # three full timeouts on one model would eat the deadline before any fallback.
+                    action = NextModel(f"{model.alias} timed out: trying the next model")
                 if isinstance(action, Stop):
                     code = "content_refused" if error.kind == "content_refused" else "provider_rejected"
                     raise GatewayError(code, f"{model.alias}: {action.reason}", http_status=422) from error
@@ -422,13 +500,23 @@ class Call:
                     return
                 if not isinstance(action, Retry):  # pragma: no cover - decide() returns one of three
                     raise TypeError(f"unexpected retry decision {action!r}") from error
+                if action.delay >= self._time_left():
+                    yield NextModel(f"no time left for a retry on {model.alias} within the deadline")
+                    return
                 self.attempts[-1].waited_s = round(action.delay, 3)
                 await asyncio.sleep(action.delay)
                 retries += 1
 
-    async def _one_attempt(self, model: ModelEntry) -> AsyncIterator[GatewayStreamEvent]:
-        provider = build_provider(self.catalog.providers[model.provider_id], self.runtime.http)
-        max_tokens = self._max_tokens_for(model)
+    def _client_for(self, model: ModelEntry) -> httpx.AsyncClient:
+        """The operator's providers use the shared pool; a tenant's own provider connects only to
+        addresses the outbound-URL guard checked (unless the operator allows private networks)."""
+        config = self.catalog.providers[model.provider_id]
+        if config.operator or private_networks_allowed() or self.runtime.guarded_http is None:
+            return self.runtime.http
+        return self.runtime.guarded_http
+
+    def _timeouts_for(self, model: ModelEntry, max_tokens: int) -> Timeouts:
+        """The model's own deadlines, none of them past what is left of the call's."""
         snapshot = self.health_by_alias.get(model.alias)
         timeouts = timeouts_for(
             self.config.timeouts,
@@ -437,15 +525,69 @@ class Call:
             tokens_per_second=getattr(snapshot, "tokens_per_second_ewma", None),
             ttft_s=getattr(snapshot, "ttft_ewma_s", None),
         )
+        left = max(0.001, self._time_left())
+        if timeouts.total <= left:
+            return timeouts
+        return dataclasses.replace(
+            timeouts,
+            connect=min(timeouts.connect, left),
+            first_token=min(timeouts.first_token, left),
+            between_chunks=min(timeouts.between_chunks, left),
+            total=left,
+        )
+
+    async def _journal(self, model: ModelEntry) -> None:
+        """Write the attempt down before it is sent: if this process dies while the provider works,
+        the sweeper still finds (and charges) the call."""
+        entry = tracing.journal_entry(
+            self,
+            model_id=model.id,
+            model_alias=model.alias,
+            input_cost_micros=model.cost_micros(self.prompt_tokens, 0),
+        )
+        overdue_at = time.time() + self._time_left()
+        await self.journal.record(str(self.request.call_id), entry, deadline=overdue_at)
+        self.journaled = True
+
+    async def _one_attempt(self, model: ModelEntry) -> AsyncIterator[GatewayStreamEvent]:
+        """One call to `model`, holding one of its concurrency slots when it has a limit. The wait in
+        line comes first, so no provider timeout (first token, total) runs while the call waits."""
+        slots = self.runtime.slots
+        if not model.max_concurrency or slots is None:
+            async for event in self._attempt_in_slot(model, queued_s=0.0):
+                yield event
+            return
+        slot = await slots.acquire(
+            _model_key(model), limit=model.max_concurrency, timeout=self.config.slot_wait_seconds
+        )
+        try:
+            async for event in self._attempt_in_slot(model, queued_s=slot.waited_seconds):
+                yield event
+        finally:
+            await slot.release()
+
+    async def _attempt_in_slot(
+        self, model: ModelEntry, *, queued_s: float
+    ) -> AsyncIterator[GatewayStreamEvent]:
+        provider = build_provider(self.catalog.providers[model.provider_id], self._client_for(model))
+        max_tokens = self._max_tokens_for(model)
+        timeouts = self._timeouts_for(model, max_tokens)
         chat = ChatRequest(
             model=model.model_name,
             messages=self.outgoing,
             max_tokens=max_tokens,
             temperature=self.request.temperature,
+            stop=self.request.stop,
+            response_schema=self.request.response_schema,
+            schema_name=self.request.schema_name,
+            frequency_penalty=self.request.frequency_penalty,
+            prompt=self.outgoing_document if model.prompt_format == "document" else None,
         )
-        record = AttemptRecord(model=model.alias, status="started")
+        record = AttemptRecord(model=model.alias, status="started", queued_s=round(queued_s, 3))
         self.attempts.append(record)
+        await self._journal(model)
         started = time.perf_counter()
+        self.live, self.live_text = (record, model, started), ""
         restorer = _Restorer(self.redaction.mapping)
         partial = ""
         usage = None
@@ -456,6 +598,7 @@ class Call:
                         record.ttft_ms = (time.perf_counter() - started) * 1000
                         self.ttft = self.ttft or (time.perf_counter() - self.started)
                     partial += event.text
+                    self.live_text = partial
                     visible = restorer.feed(event.text)
                     if visible:
                         self.text += visible
@@ -466,6 +609,11 @@ class Call:
                     self.finish_reason = event.finish_reason
         except ProviderError as error:
             await self._attempt_failed(model, record, started, error, partial or error.partial_text)
+            raise
+        except (GeneratorExit, asyncio.CancelledError):
+            # The caller stopped listening: leaving here closes the provider's response (the adapters'
+            # `finally`), so the upstream request ends now and no other model is tried.
+            self._abandon_live()
             raise
         tail = restorer.flush()
         if tail:
@@ -485,6 +633,20 @@ class Call:
         if result.usage is not None:
             yield StreamEvent(kind=StreamEventKind.USAGE, usage=result.usage)
         yield StreamEvent(kind=StreamEventKind.DONE, finish_reason=result.finish_reason)
+
+    def _abandon_live(self) -> None:
+        """Record the attempt under way as cancelled, with the text it produced (billed). Once only:
+        `finish` may get here before the attempt's own generator is closed."""
+        if self.live is None:
+            return
+        (record, model, started), self.live = self.live, None
+        if record.status != "started":
+            return
+        record.status = "cancelled"
+        record.error = "the caller stopped waiting; the request to the provider was closed"
+        record.latency_ms = round((time.perf_counter() - started) * 1000, 2)
+        if self.live_text:  # generated (and billed) before the caller left
+            self.spent_micros += model.cost_micros(self.prompt_tokens, estimate_text_tokens(self.live_text))
 
     async def _attempt_failed(self, model, record, started, error: ProviderError, partial: str) -> None:
         record.status = str(error.kind)
@@ -540,6 +702,8 @@ class Call:
     async def finish(self, error: GatewayError | None) -> None:
         """Settle money and tokens, record health and write the trace, whatever happened; in the
         background, so the caller has its answer first (see background.py)."""
+        if error is not None:
+            self._abandon_live()  # the caller left (or the call failed) with an attempt under way
         trace = tracing.build_trace(self, error)
         self.runtime.background.spawn(self._bookkeeping(trace))
 
@@ -556,6 +720,11 @@ class Call:
                 await self.runtime.breaker.record_success(key)
         finally:
             await self.runtime.background.add_trace(trace)
+            if self.journaled:
+                try:
+                    await self.journal.forget(str(self.request.call_id))
+                except Exception:  # left behind: the sweeper finds the trace and only forgets it
+                    logger.warning("could not clear call %s from the journal", self.request.call_id)
 
     async def _settle_budget(self) -> None:
         if self.reservation_id is None:

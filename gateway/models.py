@@ -67,6 +67,11 @@ class Tier(models.TextChoices):
 TIER_ORDER = [Tier.SMALL, Tier.STANDARD, Tier.PREMIUM]
 
 
+class PromptFormat(models.TextChoices):
+    CHAT = "chat", "Chat: an instruction-tuned model answers messages"
+    DOCUMENT = "document", "Document: a base model continues a text (completion-style prompts)"
+
+
 class LLMModel(TenantOrSharedModel):
     """One model of one provider, with its prices and limits: every call's cost comes from here."""
 
@@ -89,6 +94,17 @@ class LLMModel(TenantOrSharedModel):
     context_window = models.PositiveIntegerField(validators=[MinValueValidator(256)])
     max_output_tokens = models.PositiveIntegerField(validators=[MinValueValidator(16)])
     capabilities = models.JSONField(default=list, blank=True, help_text='e.g. ["streaming", "json"]')
+    max_concurrency = models.PositiveIntegerField(
+        default=0,
+        help_text="Calls it serves at once, across all Maestro processes (a llama.cpp server's --parallel, "
+        "a provider's concurrency limit); further calls wait in line for a slot. 0: no limit.",
+    )
+    prompt_format = models.CharField(
+        max_length=10,
+        choices=PromptFormat.choices,
+        default=PromptFormat.CHAT,
+        help_text="How prompts are shaped for it: chat messages, or a document a base model continues.",
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:

@@ -72,6 +72,8 @@ class TimeoutPolicy:
     max_total: float = 600.0
     default_tokens_per_second: float = 30.0
     default_ttft: float = 1.5
+    # The whole call, every attempt, wait and fallback included: nothing runs past it (gateway/core.py).
+    call_deadline: float = 300.0
 
 
 def _clamp(value: float, low: float, high: float) -> float:

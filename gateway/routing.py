@@ -146,8 +146,8 @@ def _learned_tier(request: RouteRequest, learned: LearnedVerdict, reasons: list[
 
 def _target_tier(request: RouteRequest, policy: RoutePolicy, reasons: list[str]) -> tuple[str, str]:
     if request.learned is not None and request.purpose not in policy.default_tiers:
-        tier, complexity = _learned_tier(request, request.learned, reasons)
-        return _budget_shift(tier, policy, reasons), complexity
+        learned_tier, complexity = _learned_tier(request, request.learned, reasons)
+        return _budget_shift(learned_tier, policy, reasons), complexity
     if request.complexity:
         complexity, why = request.complexity, "complexity given by the caller"
     else:

@@ -8,6 +8,7 @@ call on a different loop; so resources are kept per loop and closed with it.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import random
 import ssl
@@ -21,11 +22,12 @@ import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from common.net import AsyncGuardedTransport
 from common.redis import async_redis_client
 from gateway.background import Background
 from gateway.budgets import BudgetLedger
 from gateway.budgets.windows import spent_in_window
-from gateway.limits import CircuitBreaker, ModelHealth, TokenBucketLimiter
+from gateway.limits import CircuitBreaker, ModelHealth, SlotSemaphore, TokenBucketLimiter
 from gateway.resilience import RetryPolicy, TimeoutPolicy
 
 
@@ -37,6 +39,7 @@ class GatewayConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeouts: TimeoutPolicy = field(default_factory=TimeoutPolicy)
     reservation_ttl_seconds: int = 900
+    settled_record_seconds: float = 60  # a settled reservation's record, for a repeated settle
     min_output_tokens: int = 64  # a call that cannot afford this much output is refused
     default_max_tokens: int = 800
     max_connections: int = 2000
@@ -47,6 +50,10 @@ class GatewayConfig:
     circuit_cooldown_seconds: float = 20
     trace_flush_seconds: float = 0.05  # 0: insert each trace before the call returns
     health_cache_seconds: float = 0.5  # how stale the router's view of model health may be
+    # Models with a concurrency limit: how long a call waits in line for a slot before trying the next
+    # model (no provider timeout runs meanwhile), and how long a dead process's slot stays taken.
+    slot_wait_seconds: float = 300.0
+    slot_lease_seconds: float = 30.0
 
     @classmethod
     def from_settings(cls) -> GatewayConfig:
@@ -68,6 +75,9 @@ class Runtime:
     breaker: CircuitBreaker
     health: ModelHealth
     background: Background
+    slots: SlotSemaphore | None = None  # per-model concurrency slots (LLMModel.max_concurrency)
+    # For tenants' own providers: connects only to addresses the outbound-URL guard checked (common/net.py).
+    guarded_http: httpx.AsyncClient | None = None
     rng: random.Random = field(default_factory=random.Random)
     _states: dict[str, tuple[float, object, object]] = field(default_factory=dict)
     _refreshing: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -103,6 +113,8 @@ class Runtime:
         await self.background.drain()
         for client in self.http_clients:
             await client.aclose()
+        if self.guarded_http is not None:
+            await self.guarded_http.aclose()
         await self.redis.aclose()
 
 
@@ -128,7 +140,12 @@ def build_runtime(config: GatewayConfig, redis_url: str | None = None) -> Runtim
             for _ in range(config.http_clients)
         ],
         redis=client,
-        ledger=BudgetLedger(client, prefix=prefix, load_spent=sync_to_async(spent_in_window)),
+        ledger=BudgetLedger(
+            client,
+            prefix=prefix,
+            load_spent=sync_to_async(spent_in_window),
+            settled_record_seconds=config.settled_record_seconds,
+        ),
         limiter=TokenBucketLimiter(client, prefix=prefix),
         breaker=CircuitBreaker(
             client,
@@ -139,6 +156,11 @@ def build_runtime(config: GatewayConfig, redis_url: str | None = None) -> Runtim
         ),
         health=ModelHealth(client, prefix=prefix),
         background=Background(flush_seconds=config.trace_flush_seconds),
+        slots=SlotSemaphore(client, prefix, lease_seconds=config.slot_lease_seconds),
+        guarded_http=httpx.AsyncClient(
+            transport=AsyncGuardedTransport(allow_private=False, verify=_tls_context(), limits=limits),
+            timeout=timeout,
+        ),
     )
 
 
@@ -152,3 +174,31 @@ def current_runtime() -> Runtime:
     if runtime is None:
         runtime = _runtimes[loop] = build_runtime(GatewayConfig.from_settings())
     return runtime
+
+
+# Loops that live as long as their process: an ASGI server's (config/asgi.py marks it at lifespan
+# startup and drains it at shutdown). Any other loop may end with the request that made it.
+_serving_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
+async def start_serving() -> Runtime:
+    """Mark the running loop as an ASGI server's and make its runtime, once per process and loop."""
+    _serving_loops.add(asyncio.get_running_loop())
+    runtime = current_runtime()
+    runtime.background.run_in(contextvars.copy_context())
+    return runtime
+
+
+def serving_runtime() -> Runtime | None:
+    """The process-wide runtime when running on a server's loop, else None (the caller then makes a
+    runtime for its call and closes it, as `complete_sync` does, so nothing outlives its loop)."""
+    return current_runtime() if asyncio.get_running_loop() in _serving_loops else None
+
+
+async def stop_serving() -> None:
+    """Drain what calls left to do after their answers (settles, traces), then close the runtime."""
+    loop = asyncio.get_running_loop()
+    _serving_loops.discard(loop)
+    runtime = _runtimes.pop(loop, None)
+    if runtime is not None:
+        await runtime.aclose()

@@ -1,16 +1,42 @@
-"""The stored record of each call, written once when the call ends (or is refused)."""
+"""The stored record of each call: written once when the call ends (or is refused), and, for a call
+whose process died before it ended, rebuilt from the journal of calls in flight.
+
+The journal (`CallJournal`, two Redis keys per prefix) gets an entry *before* a provider is asked and
+loses it once the call's trace is handed over. An entry left behind well past the call's own deadline
+belonged to a process that was killed mid-call: the provider was asked (and may bill), so
+`reconcile_lost_calls` (run by the sweeper) writes it down as an `interrupted` trace, charges its
+lower-bound cost (the prompt that was sent) to the budgets it reserved, and forgets it.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
 import time
-from typing import TYPE_CHECKING
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
+from asgiref.sync import async_to_sync, sync_to_async
+from django.conf import settings
+from redis.asyncio import Redis
+
+from common.redis import async_redis_client
+from common.text import sanitise
+from gateway.budgets import BudgetLedger
+from gateway.budgets.windows import spent_in_window
+from gateway.limits.errors import UnknownReservation
 from gateway.models import Trace, TraceStatus
 from gateway.redaction import redact
+from gateway.runtime import GatewayConfig
 
 if TYPE_CHECKING:
     from gateway.core import Call
     from gateway.types import GatewayError
+
+logger = logging.getLogger("maestro.gateway")
+INTERRUPTED = "interrupted"
 
 REFUSALS = {"input_too_large", "rate_limited", "budget_exceeded", "no_model_available", "bad_request"}
 
@@ -19,8 +45,9 @@ def _stored_text(call: Call) -> tuple[list[dict], str, bool]:
     policy = call.catalog.policy if hasattr(call, "catalog") else None
     if policy is not None and not policy.store_prompts:
         return [], "", False
-    messages = [{"role": m.role, "content": m.content} for m in call.request.messages]
-    response = call.text
+    # A refused prompt may hold text PostgreSQL cannot store (that is why it was refused): kept cleaned.
+    messages = [{"role": m.role, "content": sanitise(m.content)} for m in call.request.messages]
+    response = sanitise(call.text)
     if policy is not None and policy.redact_traces:
         mapping: dict[str, str] = {}
         for message in messages:
@@ -52,7 +79,7 @@ def build_trace(call: Call, error: GatewayError | None) -> Trace:
         step=request.step,
         status=_status(error),
         error_code=error.code if error else "",
-        error_message=error.message if error else "",
+        error_message=sanitise(error.message) if error else "",
         routing=call.routing_record(),
         attempts=call.attempts_record(),
         model_id=call.final_model.id if call.final_model else None,
@@ -69,3 +96,141 @@ def build_trace(call: Call, error: GatewayError | None) -> Trace:
         streamed=call.stream,
         redacted=redacted,
     )
+
+
+# ---- calls in flight ---------------------------------------------------------------------------
+
+
+class CallJournal:
+    """Calls whose provider request may be under way: `record` before each attempt is sent, `forget`
+    when the call's trace is handed over. Entries are scored by when they are overdue (the call's
+    deadline), so the sweeper reads only the ones whose process must have died."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self.redis = redis
+        self.index_key = f"{prefix}:calls:inflight"  # sorted set: call id -> deadline (epoch seconds)
+        self.data_key = f"{prefix}:calls:inflight:data"  # hash: call id -> entry (JSON)
+
+    async def record(self, call_id: str, entry: dict[str, Any], *, deadline: float) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(self.data_key, call_id, json.dumps(entry, default=str))
+        pipe.zadd(self.index_key, {call_id: deadline})
+        await pipe.execute()
+
+    async def forget(self, call_id: str) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hdel(self.data_key, call_id)
+        pipe.zrem(self.index_key, call_id)
+        await pipe.execute()
+
+    async def overdue(self, before: float, *, limit: int = 200) -> list[dict[str, Any]]:
+        ids = await self.redis.zrangebyscore(self.index_key, "-inf", before, start=0, num=limit)
+        if not ids:
+            return []
+        call_ids = [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+        values = await self.redis.hmget(self.data_key, call_ids)
+        entries = []
+        for call_id, value in zip(call_ids, values, strict=True):
+            if value is None:  # half-forgotten (a crash between the two deletes)
+                await self.redis.zrem(self.index_key, call_id)
+                continue
+            entries.append(json.loads(value))
+        return entries
+
+
+def journal_entry(call: Call, *, model_id: int, model_alias: str, input_cost_micros: int) -> dict[str, Any]:
+    """What the sweeper needs to write the call down if its process dies during this attempt."""
+    request = call.request
+    return {
+        "call_id": str(request.call_id),
+        "tenant_id": request.tenant.pk,
+        "user_id": request.user_id,
+        "api_key_id": request.api_key_id,
+        "author_id": request.author_id,
+        "purpose": request.purpose,
+        "flow_run_id": request.flow_run_id,
+        "step": request.step,
+        "streamed": call.stream,
+        "started_at": time.time() - (time.perf_counter() - call.started),
+        "model_id": model_id,
+        "model_alias": model_alias,
+        "prompt_tokens": call.prompt_tokens,
+        # Spent by earlier attempts of this call, plus what this one costs at the least (its prompt).
+        "spent_micros": call.spent_micros,
+        "input_cost_micros": input_cost_micros,
+        "reserved": call.reservation_id is not None,
+        "routing": call.routing_record(),
+        "attempts": call.attempts_record(),
+    }
+
+
+def lost_trace(entry: dict[str, Any], *, now: float) -> Trace:
+    attempts = list(entry.get("attempts") or [])
+    for attempt in attempts:
+        if attempt.get("status") == "started":
+            attempt["status"] = INTERRUPTED
+            attempt["error"] = "its process stopped before the provider answered"
+    return Trace(
+        tenant_id=entry["tenant_id"],
+        id=uuid.UUID(entry["call_id"]),
+        user_id=entry.get("user_id"),
+        api_key_id=entry.get("api_key_id"),
+        author_id=entry.get("author_id"),
+        purpose=entry.get("purpose", ""),
+        flow_run_id=entry.get("flow_run_id"),
+        step=entry.get("step", ""),
+        status=TraceStatus.ERROR,
+        error_code=INTERRUPTED,
+        error_message=(
+            "The process making this call stopped (killed or restarted) while the provider was asked; "
+            "the provider may have billed it. Cost: the prompt's, at the least (estimated)."
+        ),
+        routing=entry.get("routing") or {},
+        attempts=attempts,
+        model_id=entry.get("model_id"),
+        model_alias=entry.get("model_alias", ""),
+        input_tokens=entry.get("prompt_tokens", 0),
+        usage_estimated=True,
+        cost_micros=int(entry.get("spent_micros", 0)) + int(entry.get("input_cost_micros", 0)),
+        latency_ms=round((now - float(entry.get("started_at", now))) * 1000, 2),
+        streamed=bool(entry.get("streamed")),
+    )
+
+
+def _insert_lost(trace: Trace, started_at: float) -> bool:
+    # The sweeper writes calls of every tenant; each trace names its own tenant.
+    traces = Trace.objects.unscoped()
+    if traces.filter(pk=trace.pk).exists():
+        return False  # the call did end and was traced; only its journal entry was left behind
+    traces.bulk_create([trace], ignore_conflicts=True)
+    traces.filter(pk=trace.pk).update(created_at=datetime.fromtimestamp(started_at, tz=UTC))
+    return True
+
+
+async def _reconcile(now: float, prefix: str) -> int:
+    grace = float(getattr(settings, "MAESTRO_LOST_CALL_GRACE_SECONDS", 30))
+    client = async_redis_client()
+    try:
+        journal = CallJournal(client, prefix)
+        ledger = BudgetLedger(client, prefix=prefix, load_spent=sync_to_async(spent_in_window))
+        written = 0
+        for entry in await journal.overdue(now - grace):
+            trace = lost_trace(entry, now=now)
+            if await sync_to_async(_insert_lost)(trace, float(entry.get("started_at", now))):
+                written += 1
+                logger.warning("gateway call %s was interrupted (its process died); traced", trace.pk)
+                if entry.get("reserved"):
+                    # the hold turns into the spend we know of; the rest goes back. If its record
+                    # expired, the trace (the source of truth) still counts it.
+                    with contextlib.suppress(UnknownReservation):
+                        await ledger.settle(entry["call_id"], trace.cost_micros)
+            await journal.forget(entry["call_id"])
+        return written
+    finally:
+        await client.aclose()
+
+
+def reconcile_lost_calls(*, now: float | None = None, prefix: str | None = None) -> int:
+    """Write down calls whose process died mid-call (the sweeper calls this); returns how many."""
+    key_prefix = prefix or GatewayConfig.from_settings().key_prefix
+    return async_to_sync(_reconcile)(now if now is not None else time.time(), key_prefix)

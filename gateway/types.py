@@ -33,6 +33,16 @@ class GatewayRequest:
     prompt_version_id: int | None = None
     profile_version: int | None = None
     cacheable: bool = True  # False where the same request must get a fresh answer (e.g. variants)
+    # Structured output: the answer must be JSON matching this schema. Adapters ask the provider to
+    # constrain decoding to it (OpenAI-compatible `response_format`, which llama.cpp's server turns into
+    # a grammar; a forced tool on Anthropic). The caller still validates what comes back.
+    response_schema: dict | None = None
+    schema_name: str = "answer"
+    stop: list[str] | None = None  # stop sequences (at most four are sent)
+    frequency_penalty: float | None = None  # repetition control, OpenAI's scale; ignored by Anthropic
+    # The same request as a document a base model continues (completion-style). Models registered
+    # with prompt format "document" get it instead of `messages`; every other model gets `messages`.
+    document: str | None = None
     call_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 

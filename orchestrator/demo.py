@@ -1,7 +1,8 @@
 """Demo data for the gateway and flows, run by `seed_demo` once per demo tenant (inside its scope).
 
 Registers the embedded local model (llama.cpp, started by `make run`) as a shared
-provider with a zero price, installs Maestro's shared flows, gives each tenant a policy,
+provider with a nominal price (LOCAL_MODEL_PRICE),
+installs Maestro's shared flows, gives each tenant a policy,
 a daily budget, and a paused weekly series (an editor resumes it from the Series page).
 """
 
@@ -19,6 +20,10 @@ from tenants.models import Tenant
 
 LOCAL_PROVIDER = "local"
 LOCAL_MODEL_ALIAS = "local-small"
+# Running the local model costs nothing, but a demo at $0 shows no spend, no budget use and no refusal.
+# A nominal price (USD per million tokens, about a small hosted model's) makes them visible from the
+# first run; an admin changes it in the Django admin (Gateway > LLM models > local-small).
+LOCAL_MODEL_PRICE = {"input_price_per_mtok": Decimal("0.50"), "output_price_per_mtok": Decimal("1.50")}
 
 
 def seed(*, tenant: Tenant) -> None:
@@ -62,17 +67,18 @@ def seed_shared() -> None:
         name=LOCAL_PROVIDER,
         defaults={"kind": "openai", "base_url": base_url, "is_active": True},
     )
+    fields = {
+        "provider": provider,
+        "model_name": model_name,
+        "tier": Tier.SMALL,
+        "context_window": 8192,
+        "max_output_tokens": 1024,
+        "capabilities": ["streaming"],
+    }
+    # The price is set once, when the model is first registered, so an admin's change survives reseeding.
     LLMModel.objects.update_or_create(
         tenant=None,
         alias=LOCAL_MODEL_ALIAS,
-        defaults={
-            "provider": provider,
-            "model_name": model_name,
-            "tier": Tier.SMALL,
-            "input_price_per_mtok": Decimal(0),
-            "output_price_per_mtok": Decimal(0),
-            "context_window": 8192,
-            "max_output_tokens": 1024,
-            "capabilities": ["streaming"],
-        },
+        defaults=fields,
+        create_defaults={**fields, **LOCAL_MODEL_PRICE},
     )

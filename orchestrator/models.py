@@ -38,7 +38,13 @@ class RunStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
+    # Finished with a draft in the queue, but a step could not do its job even after its repair
+    # strategy (no usable verdict, an empty draft, ...): `attention` says which and why.
+    NEEDS_ATTENTION = "needs_attention", "Needs attention"
     FAILED = "failed", "Failed"
+
+
+FINISHED_STATUSES = (RunStatus.SUCCEEDED, RunStatus.NEEDS_ATTENTION, RunStatus.FAILED)
 
 
 class FlowRun(TenantOwnedModel):
@@ -50,8 +56,10 @@ class FlowRun(TenantOwnedModel):
     author = models.ForeignKey("authors.Author", on_delete=models.CASCADE, related_name="+")
     brief = models.TextField()
     inputs = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED)
     error = models.TextField(blank=True)
+    # Why the run needs attention: [{"step": key, "reason": text}], one per step that failed its job.
+    attention = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     api_key_id = models.BigIntegerField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=120, blank=True)

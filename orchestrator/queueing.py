@@ -28,6 +28,9 @@ RUN_FLOW = "orchestrator.tasks.run_flow"
 REVISE_DRAFT = "orchestrator.tasks.revise_draft"
 RUN_SERIES = "orchestrator.tasks.run_series"
 SWEEP = "orchestrator.tasks.sweep"
+ROUTER_LEARN_ALL = "orchestrator.tasks.router_learn_all"
+ROUTER_LEARN = "orchestrator.tasks.router_learn"
+ROUTER_LEARN_POOLED = "orchestrator.tasks.router_learn_pooled"
 
 logger = logging.getLogger("maestro.flows")
 

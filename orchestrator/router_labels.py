@@ -100,3 +100,8 @@ def router_learn_pooled(*, force: bool = False) -> LearningOutcome:
     """The opt-in prior, from the labels of the tenants that opted in (and only theirs)."""
     with cross_tenant_access("router: the opt-in prior pools labels of tenants that chose to share them"):
         return router_retrain(tenant_id=None, force=force)
+
+
+def learning_tenant_ids() -> list[int]:
+    """Tenants whose router may learn: active ones (each step returns early when nothing is new)."""
+    return list(Tenant.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True))

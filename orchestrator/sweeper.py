@@ -103,7 +103,9 @@ class Lease:
         self.interval = interval if interval is not None else run_settings()["heartbeat_seconds"]
         self.lost = False
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat_until_stopped, name=f"heartbeat-{run_id}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._beat_until_stopped, name=f"heartbeat-{run_id}", daemon=True
+        )
 
     def __enter__(self) -> Lease:
         self._thread.start()

@@ -11,15 +11,14 @@ import logging
 from celery import shared_task
 from celery.signals import beat_init
 
-from orchestrator import queueing, sweeper
+from orchestrator import queueing, router_labels, sweeper
 from orchestrator.flows.engine import execute_run, fail_run
 from orchestrator.flows.revision import revise_on_request
 from orchestrator.flows.series import series_run_now
 from orchestrator.flows.steps import StepFailedError
 from orchestrator.models import FlowRun, Series
 from reviews.models import Draft
-from tenants.context import tenant_scope
-from tenants.models import Tenant
+from tenants.task_scope import task_tenant_scope
 
 logger = logging.getLogger("maestro.flows")
 RETRY_DELAYS = [5, 30, 120]
@@ -35,10 +34,9 @@ RETRY_DELAYS = [5, 30, 120]
     time_limit=960,
 )
 def run_flow(self, tenant_id: int, run_id: int) -> str:
-    tenant = Tenant.objects.filter(pk=tenant_id).first()
-    if tenant is None:
-        return "tenant gone"
-    with tenant_scope(tenant):
+    with task_tenant_scope(tenant_id) as tenant:
+        if tenant is None:
+            return "tenant gone"
         # One worker at a time: a duplicate message (the sweeper's, a redelivery) finds the run held.
         token = sweeper.claim_run(run_id)
         if token is None:
@@ -70,10 +68,9 @@ def run_flow(self, tenant_id: int, run_id: int) -> str:
     max_retries=len(RETRY_DELAYS),
 )
 def revise_draft(self, tenant_id: int, draft_id: int, round_number: int) -> str:
-    tenant = Tenant.objects.filter(pk=tenant_id).first()
-    if tenant is None:
-        return "tenant gone"
-    with tenant_scope(tenant):
+    with task_tenant_scope(tenant_id) as tenant:
+        if tenant is None:
+            return "tenant gone"
         draft = Draft.objects.select_related("run", "author").filter(pk=draft_id).first()
         if draft is None:
             return "draft gone"
@@ -88,10 +85,9 @@ def revise_draft(self, tenant_id: int, draft_id: int, round_number: int) -> str:
 
 @shared_task(name=queueing.RUN_SERIES, acks_late=True)
 def run_series(tenant_id: int, series_id: int) -> str:
-    tenant = Tenant.objects.filter(pk=tenant_id).first()
-    if tenant is None:
-        return "tenant gone"
-    with tenant_scope(tenant):
+    with task_tenant_scope(tenant_id) as tenant:
+        if tenant is None:
+            return "tenant gone"
         series = Series.objects.filter(pk=series_id, is_active=True).select_related("author").first()
         if series is None:
             return "series gone or paused"
@@ -109,3 +105,40 @@ def sweep() -> str:
 def _install_sweeper_schedule(sender: object = None, **kwargs: object) -> None:
     """Beat reads its schedule from the database: make sure the sweeper is in it, at its interval."""
     sweeper.schedule_install()
+
+
+# ---- the learned router (orchestrator/router_labels.py, docs/router.md) --------------------------
+
+
+@shared_task(name=queueing.ROUTER_LEARN_ALL, ignore_result=True)
+def router_learn_all() -> str:
+    """Celery beat (CELERY_BEAT_SCHEDULE "router-learn"): one learning step per tenant, then the
+    opt-in prior. Each tenant's step is a task of its own, so one slow tenant delays nobody."""
+    tenant_ids = router_labels.learning_tenant_ids()
+    for tenant_id in tenant_ids:
+        queueing.enqueue_on_commit(queueing.ROUTER_LEARN, tenant_id)
+    queueing.enqueue_on_commit(queueing.ROUTER_LEARN_POOLED)
+    return f"{len(tenant_ids)} tenants"
+
+
+@shared_task(
+    name=queueing.ROUTER_LEARN, ignore_result=True, acks_late=True, soft_time_limit=600, time_limit=660
+)
+def router_learn(tenant_id: int) -> str:
+    """Collect the tenant's review labels; retrain, shadow-evaluate and maybe promote its router."""
+    with task_tenant_scope(tenant_id) as tenant:
+        if tenant is None:
+            return "tenant gone"
+        outcome = router_labels.router_learn(tenant=tenant)
+    logger.info("router learning for tenant %s: %s (%s)", tenant_id, outcome.status, outcome.reason)
+    return outcome.status
+
+
+@shared_task(
+    name=queueing.ROUTER_LEARN_POOLED, ignore_result=True, acks_late=True, soft_time_limit=600, time_limit=660
+)
+def router_learn_pooled() -> str:
+    """The opt-in prior, from the labels of tenants that chose to pool theirs."""
+    outcome = router_labels.router_learn_pooled()
+    logger.info("router learning for the opt-in prior: %s (%s)", outcome.status, outcome.reason)
+    return outcome.status

@@ -219,7 +219,7 @@ def _draft_page(
         "reject_form": forms.get("reject_form") or RejectForm(),
         "changes_form": forms.get("changes_form") or ChangesForm(),
         "assign_form": AssignForm(members=_writers(), initial={"assignee": draft.assigned_to_id}),
-        "diff": review_selectors.word_diff(draft.original_body, draft.body),
+        "diff": review_selectors.sentence_diff(draft.original_body, draft.body),
         "edited": draft.original_body != draft.body,
         "history": review_selectors.draft_history(draft=draft),
         "proposals": draft.learning_proposals.order_by("created_at"),
@@ -290,7 +290,7 @@ def draft_edit(request: TenantRequest, tenant_slug: str, draft_id: int) -> HttpR
         return redirect("orchestrator:draft", tenant_slug=tenant_slug, draft_id=draft.pk)
     context = {
         "draft": draft,
-        "diff": review_selectors.word_diff(draft.original_body, draft.body),
+        "diff": review_selectors.sentence_diff(draft.original_body, draft.body),
         "edited": draft.original_body != draft.body,
         "save_error": error,
         "saved": not error,

@@ -292,3 +292,82 @@ DEFAULT_PROMPTS: list[dict[str, Any]] = [
     REVISE,
     STYLE_EXTRACTION,
 ]
+
+
+# ---- Documents for base models ------------------------------------------------------------------
+# A base (pre-trained, not instruction-tuned) model cannot follow the messages above: it continues
+# text, and repeats instructions that sit in it. Models registered with prompt format "document"
+# get the same request as the start of a page that the post continues: the author's real posts
+# first (their voice, their language), then the topic. Measured with bench/bench_local_quality.py.
+
+DOCUMENT_SEPARATOR = "###"
+DOCUMENT_WORDS = {
+    "en": {"header": "LinkedIn posts by {author}.", "topic": "Topic", "facts": "Facts"},
+    "pt": {"header": "Publicações de {author} no LinkedIn.", "topic": "Tema", "facts": "Fatos"},
+    "es": {"header": "Publicaciones de {author} en LinkedIn.", "topic": "Tema", "facts": "Datos"},
+    "fr": {"header": "Publications LinkedIn de {author}.", "topic": "Sujet", "facts": "Faits"},
+    "de": {"header": "LinkedIn-Beiträge von {author}.", "topic": "Thema", "facts": "Fakten"},
+}
+MAX_DOCUMENT_SAMPLES = 3
+MAX_SAMPLE_WORDS = 220
+MAX_DOCUMENT_FACTS = 4
+
+
+def _document_words(language: str) -> dict[str, str]:
+    return DOCUMENT_WORDS.get((language or "en").split("-")[0].lower(), DOCUMENT_WORDS["en"])
+
+
+def _first_line(post: str, words: int = 12) -> str:
+    line = next((line for line in post.splitlines() if line.strip()), "")
+    return " ".join(line.split()[:words])
+
+
+def post_document(
+    *,
+    author_name: str,
+    author_headline: str,
+    language: str,
+    brief: str,
+    samples: list[str],
+    facts: list[str],
+) -> tuple[str, list[str]]:
+    """The document a base model continues with a post on `brief`, and the stop sequences that end
+    the post where the document would go on (a separator, the next topic, a comment)."""
+    words = _document_words(language)
+    author = f"{author_name}, {author_headline}" if author_headline else author_name
+    parts = [words["header"].format(author=author), ""]
+    for post in samples[:MAX_DOCUMENT_SAMPLES]:
+        body = " ".join(post.split(" ")[:MAX_SAMPLE_WORDS]).strip()
+        parts += [f"{words['topic']}: {_first_line(body)}", "", body, "", DOCUMENT_SEPARATOR, ""]
+    parts.append(f"{words['topic']}: {' '.join(brief.split())}")
+    if facts:
+        parts.append(f"{words['facts']}: " + " ".join(_sentence(fact) for fact in facts[:MAX_DOCUMENT_FACTS]))
+    parts += ["", ""]
+    stops = [DOCUMENT_SEPARATOR, f"\n{words['topic']}:", f"\n{words['facts']}:", "<!--"]
+    return "\n".join(parts), stops
+
+
+def _sentence(text: str) -> str:
+    text = " ".join(text.split())
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+# ---- Repairing an answer that is not the JSON asked for -------------------------------------------
+
+JSON_REPAIR_SYSTEM = (
+    "You turn an answer into JSON that matches a schema. Keep what the answer says; where it says "
+    "nothing for a field, use an empty list or a short neutral value. Return only the JSON object."
+)
+
+
+def json_repair_messages(*, task: str, answer: str, material: str, schema_text: str) -> list[dict[str, str]]:
+    """Messages asking a model to restate `answer` (to `task`, about `material`) as JSON."""
+    return [
+        {"role": "system", "content": JSON_REPAIR_SYSTEM + "\n\n" + DATA_RULE},
+        {
+            "role": "user",
+            "content": f"The task was: {task}\n<draft>\n{material}\n</draft>\n"
+            f"The answer that could not be read:\n<critique>\n{answer[:4000]}\n</critique>\n\n"
+            f"Return the answer as JSON matching this schema: {schema_text}",
+        },
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -75,12 +76,25 @@ def claim_is_live(draft: Draft) -> bool:
 
 
 _TOKENS = re.compile(r"\s+|\S+")
+# A segment is a sentence (ending in . ! ? or … and the space after it) or the rest of a line.
+_SEGMENT = re.compile(r"[^\n]*?(?:[.!?\u2026]+[\"'\u201d\u2019)\]]*[ \t]+|\n|$)")
+# Below this word similarity a changed sentence is shown as rewritten, not as interleaved word edits.
+REWRITE_BELOW = 0.4
 
 
 @dataclass(frozen=True)
 class DiffPiece:
     op: str  # "same", "added" or "removed"
     text: str
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    """One sentence or line: the same on both sides, or what it was (before) and what it is (after)."""
+
+    op: str  # "same", "changed", "removed" or "added"
+    before: list[DiffPiece]
+    after: list[DiffPiece]
 
 
 def word_diff(original: str, final: str) -> list[DiffPiece]:
@@ -97,6 +111,46 @@ def word_diff(original: str, final: str) -> list[DiffPiece]:
         if j2 > j1:
             pieces.append(DiffPiece("added", "".join(after[j1:j2])))
     return pieces
+
+
+def split_segments(text: str) -> list[str]:
+    """Sentences and lines, each keeping the whitespace after it, so joining them gives `text` back."""
+    return [segment for segment in _SEGMENT.findall(text or "") if segment]
+
+
+def _changed_row(before: str, after: str) -> DiffRow:
+    words = difflib.SequenceMatcher(None, before.split(), after.split(), autojunk=False)
+    if words.ratio() < REWRITE_BELOW:
+        return DiffRow("changed", [DiffPiece("removed", before)], [DiffPiece("added", after)])
+    pieces = word_diff(before, after)
+    return DiffRow(
+        "changed",
+        [p for p in pieces if p.op != "added"],
+        [p for p in pieces if p.op != "removed"],
+    )
+
+
+def sentence_diff(original: str, final: str) -> list[DiffRow]:
+    """The model's text against the current one, sentence by sentence, with word detail inside
+    a changed sentence (a sentence rewritten beyond recognition is shown whole on each side)."""
+    before, after = split_segments(original), split_segments(final)
+    matcher = difflib.SequenceMatcher(
+        None, [s.strip() for s in before], [s.strip() for s in after], autojunk=False
+    )
+    rows: list[DiffRow] = []
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            rows += [DiffRow("same", [DiffPiece("same", s)], [DiffPiece("same", s)]) for s in after[j1:j2]]
+            continue
+        old, new = before[i1:i2], after[j1:j2]
+        for k in range(max(len(old), len(new))):
+            if k < len(old) and k < len(new):
+                rows.append(_changed_row(old[k], new[k]))
+            elif k < len(old):
+                rows.append(DiffRow("removed", [DiffPiece("removed", old[k])], []))
+            else:
+                rows.append(DiffRow("added", [], [DiffPiece("added", new[k])]))
+    return [row for row in rows if "".join(p.text for p in row.before + row.after).strip()]
 
 
 def learning_proposals(*, status: str = LearningProposal.Status.PROPOSED, author: Author | None = None):
@@ -119,7 +173,7 @@ class ReviewStats:
 
     @property
     def first_pass_rate(self) -> float | None:
-        """Share of decided drafts approved without a human "changes requested" round."""
+        """Share of decided drafts approved as the model wrote them: no edit, no "changes requested"."""
         return self.first_pass / self.decided if self.decided else None
 
 
@@ -131,7 +185,7 @@ def _review_stats(group_by: str) -> list[dict]:
         .annotate(
             decided=Count("id"),
             approved=Count("id", filter=approved),
-            first_pass=Count("id", filter=approved & Q(human_rounds=0)),
+            first_pass=Count("id", filter=approved & Q(human_rounds=0, edit_distance=0)),
             mean_edit_distance=Avg("edit_distance", filter=approved),
         )
         .order_by(group_by)
@@ -156,14 +210,22 @@ def review_stats_by_author() -> list[ReviewStats]:
     return [_stats(r, r["author_id"], names.get(r["author_id"], "?")) for r in rows]
 
 
+def _version_labels(ids: list[int]) -> dict[int, str]:
+    """ "Post · default v1", with whose template it is when a tenant and Maestro share a name."""
+    versions = PromptVersion.objects.filter(pk__in=ids).select_related("template")
+    labels = {
+        v.pk: f"{v.template.get_purpose_display()} · {v.template.name} v{v.number}"
+        + (" (Maestro's)" if v.template.tenant_id is None else "")
+        for v in versions
+    }
+    seen = Counter(labels.values())
+    return {pk: f"{label} #{pk}" if seen[label] > 1 else label for pk, label in labels.items()}
+
+
 def review_stats_by_prompt_version() -> list[ReviewStats]:
     rows = _review_stats("prompt_version_id")
-    ids = [r["prompt_version_id"] for r in rows if r["prompt_version_id"]]
-    versions = {
-        v.pk: f"{v.template.name} v{v.number}"
-        for v in PromptVersion.objects.filter(pk__in=ids).select_related("template")
-    }
+    labels = _version_labels([r["prompt_version_id"] for r in rows if r["prompt_version_id"]])
     return [
-        _stats(r, r["prompt_version_id"], versions.get(r["prompt_version_id"], "no prompt version"))
+        _stats(r, r["prompt_version_id"], labels.get(r["prompt_version_id"], "no prompt version"))
         for r in rows
     ]

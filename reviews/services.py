@@ -12,6 +12,7 @@ draft and an abandoned claim frees itself when its lease runs out.
 from __future__ import annotations
 
 import difflib
+import re
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
@@ -24,6 +25,7 @@ from memories.services import memory_add
 from prompts.models import PromptVersion
 from prompts.services import prompt_outcome_record
 from reviews.models import Draft, DraftState, DraftTransition, LearningProposal
+from reviews.selectors import split_segments
 from tenants.models import User
 from webhooks.services import draft_transition_emit
 
@@ -241,35 +243,41 @@ def _record_outcome(draft: Draft, *, approved: bool) -> None:
         )
 
 
+MAX_PROPOSALS_EACH = 3
+_SENTENCE_END = re.compile(r"[.!?\u2026\"'\u201d\u2019)\]]$")  # a sentence, or a quotation, is closed
+
+
+def _whole_sentences(text: str) -> list[str]:
+    """The sentences and lines of `text` worth learning from: at least four words, whitespace tidied."""
+    sentences = (" ".join(s.split()) for s in split_segments(text))
+    return [s for s in sentences if len(s.split()) >= 4]
+
+
+def _as_statement(sentence: str) -> str:
+    return sentence if _SENTENCE_END.search(sentence) else f"{sentence}."
+
+
 def propose_learnings(draft: Draft) -> list[LearningProposal]:
-    """From the reviewer's edit: phrases they added (say this) and removed (avoid this)."""
+    """From the reviewer's edit, whole sentences: ones they wrote (say it like this) and ones they
+    struck (avoid this). A sentence is compared as a whole, so a proposal is never a fragment."""
     if not draft.original_body or draft.original_body == draft.body:
         return []
-    before, after = draft.original_body.split(), draft.body.split()
-    added, removed = [], []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, before, after).get_opcodes():
-        if op in ("replace", "delete") and 2 <= i2 - i1 <= 12:
-            removed.append(" ".join(before[i1:i2]))
-        if op in ("replace", "insert") and 2 <= j2 - j1 <= 12:
-            added.append(" ".join(after[j1:j2]))
+    before, after = _whole_sentences(draft.original_body), _whole_sentences(draft.body)
+    kept_before, kept_after = set(before), set(after)
+    added = [s for s in after if s not in kept_before]
+    removed = [s for s in before if s not in kept_after]
+
+    def proposal(kind: str, text: str) -> LearningProposal:
+        return LearningProposal(
+            tenant_id=draft.tenant_id, draft=draft, author=draft.author, kind=kind, text=text
+        )
+
     proposals = [
-        LearningProposal(
-            tenant_id=draft.tenant_id,
-            draft=draft,
-            author=draft.author,
-            kind="key_phrase",
-            text=f'The author says: "{phrase}"',
-        )
-        for phrase in added[:5]
+        proposal("key_phrase", f'The author writes sentences like: "{_as_statement(s)}"')
+        for s in added[:MAX_PROPOSALS_EACH]
     ] + [
-        LearningProposal(
-            tenant_id=draft.tenant_id,
-            draft=draft,
-            author=draft.author,
-            kind="learning",
-            text=f'Avoid wording like: "{phrase}"',
-        )
-        for phrase in removed[:5]
+        proposal("learning", f'Avoid sentences like: "{_as_statement(s)}"')
+        for s in removed[:MAX_PROPOSALS_EACH]
     ]
     return LearningProposal.objects.bulk_create(proposals)
 
@@ -295,6 +303,9 @@ def learning_accept(*, proposal_id: int, user: User, text: str | None = None) ->
         raise ReviewError(f"This proposal was already {proposal.get_status_display().lower()}.")
     if text is not None and text.strip():
         proposal.text = text.strip()
+    proposal.text = _as_statement(" ".join(proposal.text.split()))
+    if len(proposal.text.split()) < 3:
+        raise ReviewError("Write the learning as a whole statement (a sentence of a few words).")
     kind = proposal.kind if proposal.kind in Memory.Kind.values else Memory.Kind.LEARNING
     memory_add(
         author=proposal.author,

@@ -80,8 +80,19 @@ class FakeProvider:
         """What every request to `model` (None: to any model) gets once the one-shots are used up."""
         self._post("script", {"model": model, "standing": behaviour.to_json()})
 
+    def set_slots(self, slots: int, *, model: str | None = None) -> None:
+        """Serve at most `slots` requests to `model` (None: to each model without its own) at once;
+        the others wait in line before any answer byte, as llama.cpp's server does."""
+        self._post("slots", {"model": model, "slots": slots})
+
+    def concurrency(self) -> dict[str, dict[str, int]]:
+        """{"active": {model: n}, "peak": {model: n}}: requests answered at once, now and at most."""
+        response = self._control.get("concurrency")
+        response.raise_for_status()
+        return response.json()
+
     def reset(self) -> None:
-        """Forget every behaviour and recorded request."""
+        """Forget every behaviour, recorded request and slot limit."""
         self._post("reset", {})
 
     def requests(self, *, model: str | None = None, path_suffix: str | None = None) -> list[RecordedRequest]:

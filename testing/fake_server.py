@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import re
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from testing.fake_http import ConnectionStats, HttpRequest, HttpServer, Responder
-from testing.fake_wire import ERRORS, AnthropicWire, OpenAIWire, Reply
+from testing.fake_wire import ERRORS, AnthropicWire, OpenAICompletionsWire, OpenAIWire, Reply
 
 LOREM_TEXT = (
     "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore "
@@ -29,8 +31,10 @@ class Behaviour:
     """What the fake does with one request. Times are seconds; every field is JSON-friendly.
 
     The reply is `text` if given, else `output_tokens` words of lorem ipsum, else "Echo: " and the
-    last user message. One token is one whitespace-separated word and one stream chunk; the reply is
-    cut at the request's max_tokens (finish reason "length"). Input tokens: words in all messages.
+    last user message. One token is one whitespace-separated word (with the whitespace after it, line
+    breaks kept) and one stream chunk; the reply is cut at the first of the request's stop sequences
+    (finish reason "stop") and at its max_tokens (finish reason "length"). Input tokens: words in all
+    messages (or in the completion prompt).
     """
 
     headers_delay: float = 0.0  # before the response headers, for every kind of answer
@@ -50,6 +54,10 @@ class Behaviour:
     include_usage: bool = True  # False: no usage in the answer (the usage chunk is omitted)
     refusal: bool = False  # finish_reason "content_filter" / stop_reason "refusal" (no text unless `text`)
     finish_reason: str | None = None  # override "stop"/"length"
+    # OpenAI-compatible only: a request with `response_format: json_schema` gets a JSON instance of
+    # that schema, as a server with constrained decoding (llama.cpp's grammar) makes any model answer.
+    # False: the schema is ignored and `text` comes back, like a provider without constrained decoding.
+    constrained: bool = False
 
     def __post_init__(self) -> None:
         if self.error is not None and self.error not in ERRORS:
@@ -98,31 +106,88 @@ def _text_of(content: Any) -> str:
 def _count_input_words(body: dict[str, Any]) -> int:
     texts = [_text_of(message.get("content")) for message in body.get("messages") or []]
     texts.append(_text_of(body.get("system")))
+    texts.append(_text_of(body.get("prompt")))
     return sum(len(text.split()) for text in texts)
 
 
-def _reply_words(behaviour: Behaviour, body: dict[str, Any]) -> list[str]:
+def _words(words: list[str]) -> list[str]:
+    return [word + " " for word in words[:-1]] + words[-1:]
+
+
+def _reply_tokens(behaviour: Behaviour, body: dict[str, Any]) -> list[str]:
+    schema = requested_schema(body)
+    if behaviour.constrained and schema is not None:
+        return _words(json.dumps(schema_instance(schema)).split(" "))
     if behaviour.text is not None:
-        return behaviour.text.split()
+        tokens = re.findall(r"\S+\s*", behaviour.text)
+        return [*tokens[:-1], tokens[-1].rstrip()] if tokens else []
     if behaviour.refusal:
         return []
     if behaviour.output_tokens is not None:
-        return [LOREM[index % len(LOREM)] for index in range(behaviour.output_tokens)]
+        return _words([LOREM[index % len(LOREM)] for index in range(behaviour.output_tokens)])
     users = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
-    return ["Echo:", *_text_of(users[-1].get("content") if users else "").split()]
+    return _words(["Echo:", *_text_of(users[-1].get("content") if users else "").split()])
+
+
+def _cut_at_stop(tokens: list[str], stops: Any) -> tuple[list[str], bool]:
+    """The tokens before the first stop sequence (which is not sent), as a server does."""
+    if isinstance(stops, str):
+        stops = [stops]
+    text = "".join(tokens)
+    found = [text.find(stop) for stop in stops or [] if isinstance(stop, str) and stop and stop in text]
+    if not found:
+        return tokens, False
+    cut, kept, length = min(found), [], 0
+    for token in tokens:
+        if length + len(token) > cut:
+            if cut > length:
+                kept.append(token[: cut - length])
+            break
+        kept.append(token)
+        length += len(token)
+    return kept, True
+
+
+def requested_schema(body: dict[str, Any]) -> dict | None:
+    """The JSON schema an OpenAI-style request asks the answer to match, if any."""
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        return schema if isinstance(schema, dict) else None
+    return None
+
+
+def schema_instance(schema: dict) -> Any:
+    """A small valid instance of a JSON schema (the subset Maestro's schemas use)."""
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object":
+        properties = schema.get("properties") or {}
+        return {name: schema_instance(properties[name]) for name in properties}
+    if kind == "array":
+        count = min(max(schema.get("minItems", 1), 1), schema.get("maxItems", 1))
+        return [schema_instance(schema.get("items") or {"type": "string"}) for _ in range(count)]
+    if kind == "boolean":
+        return True
+    if kind in ("integer", "number"):
+        return max(schema.get("minimum", 0), min(schema.get("maximum", 7), 7))
+    text = " ".join(LOREM[:8])
+    return text[: schema.get("maxLength", len(text))]
 
 
 def plan_reply(behaviour: Behaviour, body: dict[str, Any], reply_id: str, *, streaming_usage: bool) -> Reply:
-    words = _reply_words(behaviour, body)
-    max_tokens = body.get("max_tokens")
+    tokens = _reply_tokens(behaviour, body)
     finish_reason = "content_filter" if behaviour.refusal else "stop"
-    if isinstance(max_tokens, int) and len(words) > max_tokens:
-        words, finish_reason = words[:max_tokens], "length"
-    tokens = tuple(word + " " for word in words[:-1]) + tuple(words[-1:])
+    tokens, _stopped = _cut_at_stop(tokens, body.get("stop") or body.get("stop_sequences"))
+    max_tokens = body.get("max_tokens")
+    if isinstance(max_tokens, int) and len(tokens) > max_tokens:
+        tokens, finish_reason = tokens[:max_tokens], "length"
+        tokens[-1] = tokens[-1].rstrip() if tokens else ""
     return Reply(
         id=reply_id,
         model=str(body.get("model") or ""),
-        tokens=tokens,
+        tokens=tuple(tokens),
         input_tokens=behaviour.input_tokens
         if behaviour.input_tokens is not None
         else _count_input_words(body),
@@ -155,12 +220,19 @@ class FakeApp:
         self.recorded: deque[dict[str, Any]] = deque(maxlen=max_recorded)
         self.server_stats = server_stats
         self._ids = itertools.count(1)
+        # Busy slots, as llama.cpp's server has (`--parallel N`): requests beyond N wait in line,
+        # before any answer byte, while the client's first-token timeout runs.
+        self.slots: dict[str | None, asyncio.Semaphore] = {}
+        self.active: Counter[str] = Counter()  # requests being answered now, per model
+        self.peak_active: Counter[str] = Counter()
 
     async def __call__(self, request: HttpRequest, responder: Responder) -> None:
         if request.path.startswith("/_fake/"):
             await self._control(request, responder)
         elif request.method == "POST" and request.path.endswith("/chat/completions"):
             await self._chat(request, responder, OpenAIWire())
+        elif request.method == "POST" and request.path.endswith("/completions"):
+            await self._chat(request, responder, OpenAICompletionsWire())
         elif request.method == "POST" and request.path.endswith("/messages"):
             await self._chat(request, responder, AnthropicWire())
         elif request.method == "GET" and request.path.endswith("/models"):
@@ -184,6 +256,15 @@ class FakeApp:
         elif action == "reset":
             self.script = Script()
             self.recorded.clear()
+            self.slots.clear()
+            self.active.clear()
+            self.peak_active.clear()
+        elif action == "slots":
+            data = request.json()
+            self.slots[data.get("model")] = asyncio.Semaphore(int(data["slots"]))
+        elif action == "concurrency":
+            await responder.send_json(200, {"active": self.active, "peak": self.peak_active})
+            return
         elif action == "requests":
             await responder.send_json(200, list(self.recorded))
             return
@@ -226,8 +307,29 @@ class FakeApp:
         if not isinstance(body, dict):
             await responder.send_json(400, wire.error_body(ERRORS["bad_request"], ""))
             return
-        behaviour = self.script.next_for(str(body.get("model") or ""))
-        await ReplyPlayer(request, responder, wire, behaviour, body, f"fake-{next(self._ids)}").play()
+        model = str(body.get("model") or "")
+        slots = self.slots.get(model) or self.slots.get(None)
+        if slots is None:
+            await self._answer(request, responder, wire, body, model)
+            return
+        async with slots:
+            await self._answer(request, responder, wire, body, model)
+
+    async def _answer(
+        self,
+        request: HttpRequest,
+        responder: Responder,
+        wire: OpenAIWire | AnthropicWire,
+        body: dict,
+        model: str,
+    ) -> None:
+        behaviour = self.script.next_for(model)
+        self.active[model] += 1
+        self.peak_active[model] = max(self.peak_active[model], self.active[model])
+        try:
+            await ReplyPlayer(request, responder, wire, behaviour, body, f"fake-{next(self._ids)}").play()
+        finally:
+            self.active[model] -= 1
 
 
 class ReplyPlayer:

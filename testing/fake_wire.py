@@ -143,6 +143,21 @@ class OpenAIWire:
         return _sse(self.error_body(error, api_key))
 
 
+class OpenAICompletionsWire(OpenAIWire):
+    """OpenAI's (legacy) completions API, which llama.cpp's server also speaks: `prompt` in,
+    `choices[0].text` out; base models are called through it."""
+
+    def completion(self, reply: Reply) -> dict[str, Any]:
+        body = super().completion(reply)
+        body["object"] = "text_completion"
+        body["choices"] = [{"index": 0, "text": reply.text, "finish_reason": reply.finish_reason}]
+        return body
+
+    def _chunk(self, reply: Reply, delta: dict[str, str], finish_reason: str | None = None) -> bytes:
+        choice = {"index": 0, "text": delta.get("content", ""), "finish_reason": finish_reason}
+        return _sse({"id": reply.id, "object": "text_completion", "model": reply.model, "choices": [choice]})
+
+
 _ANTHROPIC_STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "content_filter": "refusal"}
 
 

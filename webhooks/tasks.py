@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from tenants.context import tenant_scope
-from tenants.models import Tenant
+from tenants.task_scope import task_tenant_scope
 from webhooks.delivery import MAX_ATTEMPTS, webhook_attempt
 from webhooks.models import WebhookDelivery
 
@@ -13,10 +12,9 @@ from webhooks.models import WebhookDelivery
 # The name it had before webhooks became an app of their own: deliveries already queued still run.
 @shared_task(name="console.tasks.deliver_webhook", bind=True, acks_late=True, max_retries=MAX_ATTEMPTS - 1)
 def deliver_webhook(self, tenant_id: int, delivery_id: str) -> str:
-    tenant = Tenant.objects.filter(pk=tenant_id).first()
-    if tenant is None:
-        return "tenant gone"
-    with tenant_scope(tenant):
+    with task_tenant_scope(tenant_id) as tenant:
+        if tenant is None:
+            return "tenant gone"
         delivery = WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
         if delivery is None:
             return "delivery gone"

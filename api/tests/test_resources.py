@@ -382,7 +382,8 @@ def test_lists_use_cursor_pagination(api_for, tenant_a):
         seen += [a["id"] for a in page["results"]]
         url = page["next"]
     assert len(seen) == len(set(seen)) == 5
-    assert error_of(api.get("/api/v1/authors?cursor=garbage"))["code"] == "not_found"
+    # A cursor the API did not hand out is bad input (400), not a missing page.
+    assert error_of(api.get("/api/v1/authors?cursor=garbage"))["code"] == "invalid_cursor"
 
 
 def test_review_next_claims_the_oldest_waiting_draft_then_says_none_is_left(api_for, tenant_a, tenant_b):

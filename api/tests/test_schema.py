@@ -1,30 +1,21 @@
-"""The OpenAPI schema at its stable URL, the docs page (no CDN), and a property-based run of every
-operation (schemathesis, through WSGI in this test's transaction): no input makes the server fail."""
+"""The OpenAPI schema at its stable URL, the docs page (no CDN), and schemathesis over every operation
+(its engine through WSGI, api/tests/schemathesis_run.py): every phase, every check, no failure."""
 
 from __future__ import annotations
 
-import pytest
-import schemathesis
-from django.core import signals
-from django.core.handlers.wsgi import WSGIHandler
-from django.db import close_old_connections
-from hypothesis import HealthCheck, settings
-from rest_framework.test import APIClient
-from schemathesis.checks import not_a_server_error
-from schemathesis.config import SchemathesisConfig
+import os
 
+import pytest
+from rest_framework.test import APIClient
+
+from api.tests import schemathesis_run
 from api.tests.factories import make_created_key
+from gateway.tests.gateway_support import register_fake_models
 from orchestrator.tests.factories import make_definition, make_draft
 from prompts.tests.factories import make_template
+from testing.fake_server import Behaviour
 
 pytestmark = pytest.mark.django_db
-
-# Hypothesis' generated examples only (the exhaustive coverage phase takes minutes), bounded below.
-FAST = SchemathesisConfig.from_dict({"phases": {"coverage": {"enabled": False}}})
-schema = schemathesis.openapi.from_wsgi("/api/schema/", WSGIHandler(), config=FAST).exclude(
-    # Model calls: covered end to end against the fake provider in test_openai_compat.py.
-    path="/v1/chat/completions"
-)
 
 
 def test_the_schema_is_served_at_a_stable_url_and_describes_both_apis():
@@ -47,18 +38,7 @@ def test_the_docs_page_loads_swagger_ui_from_our_static_files():
 
 
 @pytest.fixture
-def wsgi_keeps_the_test_connection():
-    """A bare WSGIHandler closes the database connection after each request (the test client
-    prevents this the same way): the test's transaction must survive every generated request."""
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    yield
-    signals.request_started.connect(close_old_connections)
-    signals.request_finished.connect(close_old_connections)
-
-
-@pytest.fixture
-def key_headers(wsgi_keeps_the_test_connection, tenant_a, tenant_b):
+def key_headers(tenant_a, tenant_b):
     """Some data to find (in both tenants), and a key of tenant A with every scope and no rate limit."""
     make_definition(tenant=tenant_a)
     make_draft(tenant=tenant_a)
@@ -67,16 +47,31 @@ def key_headers(wsgi_keeps_the_test_connection, tenant_a, tenant_b):
     return {"Authorization": f"Bearer {make_created_key(tenant=tenant_a, requests_per_minute=0).token}"}
 
 
-@schema.parametrize()
-@settings(
-    max_examples=25,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.filter_too_much,
-    ],
+@pytest.fixture
+def model_calls(tenant_a, fake_provider):
+    """/v1/chat/completions is tested too: tenant A's models answer from the fake provider."""
+    register_fake_models(tenant_a, fake_provider.base_url)
+    fake_provider.set_behaviour(Behaviour(text="A short answer."))
+
+
+@pytest.mark.django_db(transaction=True)  # a live server: its threads see only committed rows
+def test_every_phase_and_check_of_schemathesis_passes(live_server, key_headers, model_calls):
+    """Examples, coverage, fuzzing and stateful phases with every check, few examples each: no server
+    error, no undocumented status, no invalid request accepted, no valid one refused."""
+    failures, scenarios = schemathesis_run.run(base_url=live_server.url, headers=key_headers, max_examples=5)
+    assert failures == [], "\n".join(failures)
+    assert {"examples", "coverage", "fuzzing", "stateful"} <= {
+        phase.split(".")[-1].lower() for phase in scenarios
+    }
+
+
+@pytest.mark.skipif(
+    not os.environ.get("MAESTRO_SCHEMATHESIS_FULL"), reason="the full run: docs/reliability.md"
 )
-def test_no_generated_request_makes_the_api_fail(case, key_headers):
-    case.call_and_validate(headers=key_headers, checks=[not_a_server_error])
+@pytest.mark.django_db(transaction=True)
+def test_full_run(live_server, key_headers, model_calls):
+    failures, scenarios = schemathesis_run.run(
+        base_url=live_server.url, headers=key_headers, max_examples=100
+    )
+    print(f"schemathesis scenarios per phase: {scenarios}")
+    assert failures == [], "\n".join(failures)

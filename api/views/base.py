@@ -21,6 +21,7 @@ from api.authentication import ApiKeyAuthentication, Principal, SessionTenantAut
 from api.pagination import Cursor
 from api.permissions import HasScope
 from api.throttling import ApiKeyRateThrottle
+from api.validation import check_value, json_type_errors
 from tenants.context import tenant_scope
 
 
@@ -36,6 +37,14 @@ class TenantScopedView(APIView):
         with ExitStack() as scope:
             self._scope = scope
             return super().dispatch(request, *args, **kwargs)
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        # A method the view does not map is 405 whoever asks, before authentication and scopes (which
+        # would answer 401 or 403 about something that does not exist).
+        method = (request.method or "").lower()
+        if method not in self.http_method_names or not hasattr(self, method):
+            raise exceptions.MethodNotAllowed(request.method or "")
+        super().initial(request, *args, **kwargs)
 
     def perform_authentication(self, request: Request) -> None:
         self._scope.enter_context(tenant_scope(principal_of(request).tenant))
@@ -54,13 +63,29 @@ def principal_of(request: Request) -> Principal:
 
 
 def query_of(serializer_class, request) -> dict:
-    """Validated query parameters (400 with details when they are not)."""
-    query = serializer_class(data=request.query_params)
+    """Validated query parameters (400 with details when they are not). Read as JSON would be: an
+    empty value is a value (not "absent", as DRF reads forms), and a parameter given twice is refused."""
+    query = serializer_class(data=single_values(request.query_params, serializer_class().fields))
     query.is_valid(raise_exception=True)
+    check_value(dict(query.validated_data))
     return dict(query.validated_data)
 
 
+def single_values(params, names) -> dict[str, str]:
+    repeated = sorted(name for name in names if len(params.getlist(name)) > 1)
+    if repeated:
+        raise exceptions.ValidationError({name: ["Give this parameter once."] for name in repeated})
+    return {name: params[name] for name in names if name in params}
+
+
 def body_of(serializer_class, request) -> dict:
-    body = serializer_class(data=request.data)
-    body.is_valid(raise_exception=True)
-    return dict(body.validated_data)
+    """The validated body: the JSON types the schema states (no "5" for 5, no 0 for "0"), and text
+    that can be stored and sent (api/validation.py): what the view goes on with is checked once."""
+    data = request.data
+    serializer = serializer_class(data=data)
+    type_errors = json_type_errors(serializer, data)
+    if type_errors:
+        raise exceptions.ValidationError(type_errors)
+    serializer.is_valid(raise_exception=True)
+    check_value(dict(serializer.validated_data))
+    return dict(serializer.validated_data)

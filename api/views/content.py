@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -57,7 +57,8 @@ class AuthorViewSet(ReadViewSet):
         return Response(s.StyleProfileSerializer(profile).data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(parameters=[s.MemoryFilter])
+# Filters apply to the list only (the schema must not offer them where they mean nothing).
+@extend_schema_view(list=extend_schema(parameters=[s.MemoryFilter]))
 class MemoryViewSet(ReadViewSet, mixins.DestroyModelMixin):
     """What Maestro remembers about each author. `search` ranks them for a query, as flows do."""
 
@@ -101,7 +102,8 @@ class MemoryViewSet(ReadViewSet, mixins.DestroyModelMixin):
         return Response(s.ScoredMemorySerializer(found, many=True).data)
 
 
-@extend_schema(parameters=[s.PromptFilter])
+# Filters apply to the list only (the schema must not offer them where they mean nothing).
+@extend_schema_view(list=extend_schema(parameters=[s.PromptFilter]))
 class PromptTemplateViewSet(ReadViewSet):
     """Prompt templates: the tenant's own and Maestro's shared defaults (read-only to tenants)."""
 

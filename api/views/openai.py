@@ -8,12 +8,21 @@ rate limits (the tenant's and the key's own), semantic cache and traces. `model`
     "auto"                             the router decides from the text
     "route:<purpose>"                  route as Maestro routes that purpose (the tenant's tier per purpose)
 
-Streaming bridge: the view is sync (WSGI). A streamed call runs on the gateway's process-wide event
-loop (`gateway.loop.call_streaming`) from a helper thread, which puts each event on a
-queue; the response's generator reads the queue and writes SSE lines. The view waits for the first
-event before answering, so refusals (401/402/413/429/503) keep their HTTP status instead of arriving
-inside a 200 stream. The generator never touches tenant-owned tables: the tenant travels inside the
-GatewayRequest, and the tenant scope of the view has been reset by the time the body is written.
+Serving: `/v1/chat/completions` is a plain async Django view (`chat_completions`). Its first step is
+the sync DRF view `ChatCompletions`, run in a thread, which authenticates the key, checks scopes,
+parses the body and answers every refusal in OpenAI's error shape exactly as the other API views;
+it never calls a model. The call itself then runs on the event loop of the ASGI server, on the
+process-wide gateway runtime (`gateway.runtime.serving_runtime`): upstream connections are pooled,
+and settling and the trace run after the response is sent (drained at server shutdown, config/asgi.py).
+
+Off a server's loop (the test client, a WSGI server) there is no process-wide loop to leave work on:
+a non-streamed call gets a runtime of its own, closed (drained) before the view returns, and a
+streamed call runs on `gateway.loop`'s shared loop from a helper thread that hands events over a
+queue to a sync generator.
+
+Streams wait for the first event before answering, so refusals (401/402/413/429/503) keep their HTTP
+status instead of arriving inside a 200 stream. A stream's body never touches tenant-owned tables:
+the tenant travels inside the GatewayRequest, and the view's tenant scope is gone by then.
 """
 
 from __future__ import annotations
@@ -23,21 +32,37 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from contextlib import aclosing
+from dataclasses import dataclass
 
-from django.http import StreamingHttpResponse
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from api.exceptions import ApiError, error_response, from_gateway_error
+from api.exceptions import ApiError, error_response, from_gateway_error, to_api_error
 from api.models import Scope
 from api.views.base import TenantScopedView, body_of
-from gateway import GatewayError, GatewayRequest, GatewayResponse, complete_sync
+from gateway import (
+    GatewayConfig,
+    GatewayError,
+    GatewayRequest,
+    GatewayResponse,
+    build_runtime,
+    complete,
+    stream,
+)
 from gateway.catalog import load_catalog
 from gateway.loop import call_streaming
 from gateway.models import TIER_ORDER
 from gateway.providers.base import Message
+from gateway.runtime import serving_runtime
 from prompts.models import Purpose
+from tenants.context import tenant_scope
 
 logger = logging.getLogger("maestro.api")
 
@@ -45,6 +70,7 @@ ROUTE_PREFIX = "route:"
 AUTO = "auto"
 CHAT_PURPOSE = "chat"
 STREAM_WAIT_SECONDS = 600  # the gateway's own timeouts end a call well before this
+CALL_ATTRIBUTE = "maestro_call"  # the checked call, on the DRF step's response
 
 
 @extend_schema_field({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]})
@@ -167,7 +193,19 @@ class ModelList(OpenAIView):
         return Response({"object": "list", "data": data})
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """What the DRF step hands to the async view: a checked call, not yet made."""
+
+    request: GatewayRequest
+    stream: bool
+    requested: str
+    include_usage: bool
+
+
 class ChatCompletions(OpenAIView):
+    """The sync first step of `chat_completions`: who calls, may they, and what they ask for."""
+
     required_scopes = {"POST": Scope.GENERATE}
 
     @extend_schema(
@@ -177,12 +215,15 @@ class ChatCompletions(OpenAIView):
     def post(self, request):
         """OpenAI's chat completion, streamed as server-sent events when `stream` is true."""
         data = body_of(ChatCompletionInput, request)
-        gateway_request = self._gateway_request(data)
-        if not data["stream"]:
-            response = complete_sync(gateway_request)
-            return Response(_completion(response), headers=_maestro_headers(response))
-        include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
-        return _stream(gateway_request, requested=data["model"], include_usage=include_usage)
+        prepared = _Prepared(
+            request=self._gateway_request(data),
+            stream=data["stream"],
+            requested=data["model"],
+            include_usage=bool((data.get("stream_options") or {}).get("include_usage")),
+        )
+        response = Response(status=202)  # never sent: `chat_completions` replaces it with the answer
+        setattr(response, CALL_ATTRIBUTE, prepared)
+        return response
 
     def _gateway_request(self, data: dict) -> GatewayRequest:
         principal = self.principal
@@ -242,17 +283,69 @@ def _openai_error(exc: GatewayError) -> dict:
     return error_response(from_gateway_error(exc), openai=True).data
 
 
-def _stream(request: GatewayRequest, *, requested: str, include_usage: bool):
-    bridge = _Bridge(request)
-    first = bridge.next()
-    kind, value = first
-    # Refused before any text: answer with the refusal's own status (the bridge's errors are all
-    # GatewayErrors).
-    if kind == "error" and isinstance(value, GatewayError):
-        raise value
-    body = _chunks(
-        bridge, first, chunk_id=f"chatcmpl-{request.call_id.hex}", model=requested, usage=include_usage
-    )
+_prepare = ChatCompletions.as_view()
+
+
+@csrf_exempt  # the DRF step enforces CSRF for session users, as every API view does
+async def chat_completions(request: HttpRequest) -> HttpResponseBase:
+    """`/v1/chat/completions`: checked by the DRF step in a thread, then called on the server's loop."""
+    checked = await sync_to_async(_prepare)(request)
+    prepared: _Prepared | None = getattr(checked, CALL_ATTRIBUTE, None)
+    if prepared is None:
+        return checked  # a refusal in OpenAI's shape; Django renders it
+    try:
+        if prepared.stream:
+            return await _stream(prepared)
+        with tenant_scope(prepared.request.tenant):  # as the DRF view's own scope
+            response = await _complete(prepared.request)
+    except Exception as exc:
+        error = to_api_error(exc)
+        if error is None:
+            raise  # a bug: Django answers 500 and logs it
+        return _error_response(error)
+    return JsonResponse(_completion(response), headers=_maestro_headers(response))
+
+
+# drf-spectacular documents a URL by its view class: the schema stays the DRF step's.
+setattr(chat_completions, "cls", ChatCompletions)  # noqa: B010 - read by the schema generator
+setattr(chat_completions, "initkwargs", {})  # noqa: B010 - as `as_view()` sets it
+
+
+async def _complete(request: GatewayRequest) -> GatewayResponse:
+    runtime = serving_runtime()
+    if runtime is not None:  # settling and the trace go on after the answer, on the server's loop
+        return await complete(request, runtime=runtime)
+    config = GatewayConfig.from_settings()  # no loop outlives this request: drain before answering
+    config.http_clients = 1
+    own = build_runtime(config)
+    try:
+        return await complete(request, runtime=own)
+    finally:
+        await own.aclose()
+
+
+def _error_response(error: ApiError) -> JsonResponse:
+    shaped = error_response(error, openai=True)
+    headers = {name: value for name, value in shaped.items() if name != "Content-Type"}
+    return JsonResponse(shaped.data, status=error.status_code, headers=headers)
+
+
+async def _stream(prepared: _Prepared) -> StreamingHttpResponse:
+    request = prepared.request
+    chunk_id = f"chatcmpl-{request.call_id.hex}"
+    body: Iterator[bytes] | AsyncIterator[bytes]
+    if serving_runtime() is not None:
+        events = _async_events(request)
+        first = await anext(events)  # a refusal before any text raises here, with its own status
+        body = _async_chunks(events, first, prepared, chunk_id)
+    else:
+        bridge = _Bridge(request)
+        first = await sync_to_async(bridge.next, thread_sensitive=False)()
+        if first[0] == "error" and isinstance(first[1], GatewayError):
+            raise first[1]
+        body = _chunks(
+            bridge, first, chunk_id=chunk_id, model=prepared.requested, usage=prepared.include_usage
+        )
     response = StreamingHttpResponse(body, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
@@ -260,41 +353,95 @@ def _stream(request: GatewayRequest, *, requested: str, include_usage: bool):
     return response
 
 
-def _chunks(bridge: _Bridge, first, *, chunk_id: str, model: str, usage: bool):
-    created = int(time.time())
+async def _async_events(request: GatewayRequest) -> AsyncGenerator[tuple[str, object], None]:
+    """The gateway's events as the bridge's (kind, value) pairs; errors after the first event are
+    events too, since the response has started by then."""
+    started = False
+    try:
+        async with aclosing(stream(request, runtime=serving_runtime())) as events:
+            async for event in events:
+                started = True
+                if event.kind == "done":
+                    yield "done", event.response
+                else:
+                    yield event.kind, event.text or event.reason
+    except GatewayError as exc:
+        if not started:
+            raise
+        yield "error", exc
+    except Exception:
+        if not started:
+            raise
+        logger.exception("streamed call %s failed", request.call_id)
+        yield "error", GatewayError("internal", "The call failed unexpectedly.")
 
-    def chunk(delta: dict, finish_reason=None, **extra) -> bytes:
+
+async def _async_chunks(
+    events: AsyncGenerator[tuple[str, object], None], first, prepared: _Prepared, chunk_id: str
+) -> AsyncIterator[bytes]:
+    """The same SSE lines as `_chunks`, from the server's loop (a client that leaves closes this,
+    which closes the gateway's stream)."""
+    lines = _Lines(chunk_id=chunk_id, model=prepared.requested, usage=prepared.include_usage)
+    async with aclosing(events):
+        yield lines.opening()
+        event = first
+        while True:
+            line, finished = lines.of(event)
+            if line:
+                yield line
+            if finished:
+                return
+            event = await anext(events)
+
+
+class _Lines:
+    """The SSE lines of one streamed completion, event by event (the same for both bridges)."""
+
+    def __init__(self, *, chunk_id: str, model: str, usage: bool) -> None:
+        self.chunk_id, self.model, self.usage = chunk_id, model, usage
+        self.created = int(time.time())
+        self.sent_text = False
+
+    def chunk(self, delta: dict, finish_reason=None, **extra) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        payload = {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": model}
-        return _sse({**payload, "choices": [choice], **extra})
+        payload = {"id": self.chunk_id, "object": "chat.completion.chunk", "created": self.created}
+        return _sse({**payload, "model": self.model, "choices": [choice], **extra})
 
-    yield chunk({"role": "assistant", "content": ""})
-    sent_text, event = False, first
-    while True:
+    def opening(self) -> bytes:
+        return self.chunk({"role": "assistant", "content": ""})
+
+    def of(self, event: tuple[str, object]) -> tuple[bytes, bool]:
+        """(what to write for the event, whether the stream ends with it)."""
         kind, value = event
         if kind == "delta" and value:
-            sent_text = True
-            yield chunk({"content": value})
-        elif kind == "restart" and sent_text:  # text already sent cannot be taken back
-            yield _sse(
-                _openai_error(GatewayError("stream_restarted", f"The model failed mid-answer ({value})."))
-            )
+            self.sent_text = True
+            return self.chunk({"content": value}), False
+        if kind == "restart" and self.sent_text:  # text already sent cannot be taken back
+            failed = GatewayError("stream_restarted", f"The model failed mid-answer ({value}).")
+            return _sse(_openai_error(failed)), True
+        if kind == "error" and isinstance(value, GatewayError):
+            return _sse(_openai_error(value)), True
+        if kind == "done" and isinstance(value, GatewayResponse):
+            return self.closing(value), True
+        return b"", False
+
+    def closing(self, response: GatewayResponse) -> bytes:
+        reason = FINISH_REASONS.get(response.finish_reason or "stop", "stop")
+        lines = self.chunk({}, reason)
+        if self.usage:
+            payload = {"id": self.chunk_id, "object": "chat.completion.chunk", "created": self.created}
+            lines += _sse({**payload, "model": response.model, "choices": [], "usage": _usage(response)})
+        return lines + _sse("[DONE]")
+
+
+def _chunks(bridge: _Bridge, first, *, chunk_id: str, model: str, usage: bool) -> Iterator[bytes]:
+    lines = _Lines(chunk_id=chunk_id, model=model, usage=usage)
+    yield lines.opening()
+    event = first
+    while True:
+        line, finished = lines.of(event)
+        if line:
+            yield line
+        if finished:
             return
-        elif kind == "error":
-            yield _sse(_openai_error(value))
-            return
-        elif kind == "done":
-            break
         event = bridge.next()
-    response: GatewayResponse = value
-    reason = FINISH_REASONS.get(response.finish_reason or "stop", "stop")
-    yield chunk({}, reason)
-    if usage:
-        payload = {
-            "id": chunk_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": response.model,
-        }
-        yield _sse({**payload, "choices": [], "usage": _usage(response)})
-    yield _sse("[DONE]")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.response import Response
 
 from api import serializers as s
@@ -27,7 +27,8 @@ def _in_range(traces, query: dict):
     return traces
 
 
-@extend_schema(parameters=[s.TraceFilter])
+# Filters apply to the list only (the schema must not offer them where they mean nothing).
+@extend_schema_view(list=extend_schema(parameters=[s.TraceFilter]))
 class TraceViewSet(ReadViewSet):
     """One row per gateway call: routing, attempts, tokens, cost. Prompts and answers in the detail."""
 

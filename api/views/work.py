@@ -7,8 +7,14 @@ against the key that made it, and survives the admin who created the key leaving
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -33,7 +39,18 @@ MAX_IDEMPOTENCY_KEY = 80
 class FlowList(TenantScopedView):
     """The flows this tenant can start: its own versions first, else Maestro's shared ones."""
 
-    @extend_schema(responses=s.FlowSerializer(many=True))
+    pagination_class = None  # a handful: one page, in the shape of the paginated lists
+
+    @extend_schema(
+        responses=inline_serializer(
+            "FlowList",
+            {
+                "next": serializers.CharField(allow_null=True),
+                "previous": serializers.CharField(allow_null=True),
+                "results": s.FlowSerializer(many=True),
+            },
+        )
+    )
     def get(self, request):
         flows = [{"name": name, "description": label} for name, label in work_selectors.flow_choices()]
         return Response({"next": None, "previous": None, "results": flows})
@@ -60,7 +77,8 @@ def _same_request(run: FlowRun, data: dict) -> bool:
     )
 
 
-@extend_schema(parameters=[s.GenerationFilter])
+# Filters apply to the list only (the schema must not offer them where they mean nothing).
+@extend_schema_view(list=extend_schema(parameters=[s.GenerationFilter]))
 class GenerationViewSet(ReadViewSet):
     """Generation requests: each starts a flow for an author and a brief; a worker runs it."""
 
@@ -117,7 +135,8 @@ def _draft_action(request_serializer=None):
     return extend_schema(request=request_serializer, responses=s.DraftSerializer)
 
 
-@extend_schema(parameters=[s.DraftFilter])
+# Filters apply to the list only (the schema must not offer them where they mean nothing).
+@extend_schema_view(list=extend_schema(parameters=[s.DraftFilter]))
 class DraftViewSet(ReadViewSet):
     """Drafts and the review queue. Act on a draft: claim it, then edit, approve or reject it."""
 
@@ -198,7 +217,7 @@ class DraftViewSet(ReadViewSet):
         email = body_of(s.DraftAssignInput, request).get("assignee")
         assignee = member_user_by_email(email=email) if email else None
         if email and assignee is None:
-            raise ApiError(400, "not_a_member", f"{email} is not a member of this tenant.")
+            raise ApiError(422, "not_a_member", f"{email} is not a member of this tenant.")
         draft = review_selectors.access_draft(draft_id=pk)
         reviews.draft_assign(draft_id=draft.pk, assignee=assignee, actor=self.principal.user)
         return self._done(draft.pk)

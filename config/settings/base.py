@@ -54,6 +54,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "api.validation.api_edge_middleware",  # API bodies over the limit (413), unknown API URLs (404): JSON
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -195,7 +196,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # for ever
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_HEARTBEAT = 0  # Redis has no broker heartbeats; health checks below do that job
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.1, "interval_step": 0.3, "interval_max": 0.5}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0.1,
+    "interval_step": 0.3,
+    "interval_max": 0.5,
+}
 REDIS_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
     "socket_keepalive": True,
@@ -203,7 +209,10 @@ REDIS_TRANSPORT_OPTIONS = {
     "retry_on_timeout": True,
 }
 # With acks_late, a task unacknowledged for longer than this is redelivered: keep it above the time limit.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * CELERY_TASK_TIME_LIMIT, **REDIS_TRANSPORT_OPTIONS}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 2 * CELERY_TASK_TIME_LIMIT,
+    **REDIS_TRANSPORT_OPTIONS,
+}
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
 CELERY_REDIS_SOCKET_KEEPALIVE = True
 CELERY_REDIS_RETRY_ON_TIMEOUT = True
@@ -211,6 +220,15 @@ CELERY_REDIS_BACKEND_HEALTH_CHECK_INTERVAL = 15
 CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
 CELERY_RESULT_BACKEND_MAX_RETRIES = 10
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The DatabaseScheduler copies these into its tables when beat starts.
+CELERY_BEAT_SCHEDULE = {
+    # The learned router: collect review labels, retrain when enough are new, promote only what wins
+    # in shadow (gateway/router_model/learning.py, docs/router.md).
+    "router-learn": {
+        "task": "orchestrator.tasks.router_learn_all",
+        "schedule": env_float("MAESTRO_ROUTER_LEARN_SECONDS", 3600),
+    },
+}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = False
 
@@ -223,9 +241,14 @@ MAESTRO_RUNS = {
     "requeue_after_seconds": env_float("MAESTRO_RUN_REQUEUE_SECONDS", 60),
     "sweep_every_seconds": env_int("MAESTRO_SWEEP_SECONDS", 15),
     "max_takeovers": env_int("MAESTRO_RUN_MAX_TAKEOVERS", 3),
-    # A model call still marked in flight this long after its own deadline belonged to a process
-    # that died: it is written down as an interrupted call (gateway/journal.py).
-    "lost_call_grace_seconds": env_float("MAESTRO_LOST_CALL_GRACE_SECONDS", 30),
+}
+# A model call still marked in flight this long after its own deadline belonged to a process that
+# died: the sweeper writes it down as an interrupted call and charges it (gateway/tracing.py).
+MAESTRO_LOST_CALL_GRACE_SECONDS = env_float("MAESTRO_LOST_CALL_GRACE_SECONDS", 30)
+# The gateway's tunables (gateway/runtime.py GatewayConfig). Every model call ends within its deadline:
+# attempts, waits and fallbacks included.
+MAESTRO_GATEWAY: dict[str, object] = {
+    "timeouts": {"call_deadline": env_float("MAESTRO_CALL_DEADLINE_SECONDS", 300)}
 }
 
 # Outbound requests to URLs a tenant supplies (provider base URLs, webhooks, flow HTTP steps) are refused
@@ -258,10 +281,13 @@ REST_FRAMEWORK = {
     # The API's views set their own authentication, scopes, throttle and cursor pagination
     # (api/views/base.py); errors take one shape everywhere (api/exceptions.py).
     "EXCEPTION_HANDLER": "api.exceptions.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.MaestroAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "api.pagination.Cursor",
     "PAGE_SIZE": 50,
+    # JSON only, with a size limit, bounded nesting and text PostgreSQL can store (api/validation.py).
+    "DEFAULT_PARSER_CLASSES": ["api.validation.SafeJSONParser"],
 }
+MAESTRO_API_MAX_BODY_BYTES = env_int("MAESTRO_API_MAX_BODY_BYTES", 2_621_440)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Maestro API",
@@ -274,6 +300,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/(api/v1|v1)",
+    # Every operation documents its errors; request strings say NUL is refused (api/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.document_errors",
+        "api.schema.strings_without_nul",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "orchestrator.models.RunStatus",
         "StepStatusEnum": "orchestrator.models.StepStatus",

@@ -14,7 +14,7 @@ embedded.configure_environment(pg_name="pg-test")
 os.environ.setdefault("REDIS_URL", embedded.DEFAULT_REDIS_URL)
 
 from .base import *  # noqa: E402, F403
-from .base import DATABASES, REDIS_TRANSPORT_OPTIONS, REDIS_URL  # noqa: E402
+from .base import DATABASES, MAESTRO_GATEWAY, REDIS_TRANSPORT_OPTIONS, REDIS_URL  # noqa: E402
 
 # Parallel runs on one machine (several checkouts, helpers) each name their own test database.
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("MAESTRO_TEST_DB", "test_maestro")}
@@ -34,6 +34,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": 1,
     **REDIS_TRANSPORT_OPTIONS,
 }
+# The gateway's Redis keys (limits, budgets, calls in flight) per test database too: parallel runs and
+# their worker processes never see each other's.
+MAESTRO_GATEWAY = {**MAESTRO_GATEWAY, "key_prefix": f"maestro-{DATABASES['default']['TEST']['NAME']}"}
 MAESTRO_ALLOW_PRIVATE_NETWORKS = True  # tests call fake providers and endpoints on loopback
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed: tests hash many passwords
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

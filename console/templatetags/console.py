@@ -9,8 +9,6 @@ register = template.Library()
 API_KEY_URL_NAMES = ("api:keys", "api:api_keys", "api:key_list", "api_keys:list")
 
 
-
-
 @register.simple_tag
 def api_keys_url(tenant_slug: str) -> str:
     for name in API_KEY_URL_NAMES:

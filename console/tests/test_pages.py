@@ -242,6 +242,8 @@ def test_tenant_model_and_fallback_chain(client_for, members_a, tenant_a):
             "output_price_per_mtok": "0.2",
             "context_window": "8192",
             "max_output_tokens": "512",
+            "max_concurrency": "4",
+            "prompt_format": "chat",
             "is_active": "on",
         },
     )
@@ -272,3 +274,35 @@ def test_webhook_list_shows_endpoints_of_this_tenant_only(client_for, members_a,
     html = client_for(members_a[Role.ADMIN]).get(url(tenant_a, "webhooks")).content.decode()
     assert "a.example.test" in html
     assert "b.example.test" not in html
+
+
+def test_trace_detail_explains_the_cache_lookup_in_words_not_a_python_dict(client_for, members_a, tenant_a):
+    cache = {
+        "hit": False,
+        "elapsed_ms": 3.456,
+        "reason": "below_threshold",
+        "best_similarity": 0.81234,
+        "refused": [{"entry_id": 7, "similarity": 0.95, "guard": "negation", "why": "enable vs disable"}],
+    }
+    routing = {"chain": ["standard-a"], "reasons": [], "excluded": {}, "cache": cache}
+    trace = make_trace(tenant=tenant_a, routing=routing)
+    page = client_for(members_a[Role.ADMIN]).get(url(tenant_a, "trace", trace_id=trace.pk)).content.decode()
+    assert "not answered from the cache" in page
+    assert "<dd>3.5 ms</dd>" in page
+    assert "<dd>0.812</dd>" in page
+    assert "<dd>below threshold</dd>" in page
+    assert "<td>negation</td><td>enable vs disable</td>" in page
+    assert "{&#x27;hit&#x27;" not in page
+    assert "'hit'" not in page
+
+
+def test_failed_calls_that_reached_no_model_are_not_a_spend_series(members_a, tenant_a):
+    from console import selectors
+
+    make_trace(tenant=tenant_a, model_alias="standard-a", cost_micros=1500, input_tokens=10, output_tokens=5)
+    make_trace(
+        tenant=tenant_a, model_alias="", status="error", cost_micros=0, input_tokens=0, output_tokens=0
+    )
+    with tenant_scope(tenant_a):
+        usage = selectors.usage_series(range_key="7d", dimension="model")
+    assert [s["label"] for s in usage["spend"]] == ["standard-a"]

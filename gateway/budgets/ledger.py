@@ -44,6 +44,7 @@ class BudgetLedger:
         load_spent: LoadSpent,
         counter_grace_seconds: int = 3600,
         record_grace_seconds: int = 3600,
+        settled_record_seconds: float = 60,
         rebuild_lock_seconds: float = 10.0,
         clock: Clock | None = None,
     ) -> None:
@@ -51,13 +52,16 @@ class BudgetLedger:
         records; it is called when Redis has lost a window's counter (and on a window's first use).
 
         Counters expire `counter_grace_seconds` after their window resets. A reservation's record
-        outlives its hold by `record_grace_seconds`, the time a late settle still counts.
+        outlives its hold by `record_grace_seconds`, the time a late settle still counts. Once settled
+        or released it stays only `settled_record_seconds` (for a repeated settle to find it), so the
+        Redis memory of calls is bounded by the calls of the last minute, not of the last hour.
 
         `clock` is for tests: it pins the time the scripts see (see `gateway.limits._redis.LUA_NOW_MS`)."""
         self._redis = redis
         self._prefix = f"{prefix}:budget"
         self._counter_grace_seconds = counter_grace_seconds
         self._record_grace_seconds = record_grace_seconds
+        self._settled_record_ms = max(1, int(settled_record_seconds * 1000))
         self._clock = clock
         self._rebuilder = SpentCounterRebuilder(redis, load_spent, lock_seconds=rebuild_lock_seconds)
         self._reserve = redis.register_script(budget_scripts.RESERVE)
@@ -96,7 +100,8 @@ class BudgetLedger:
         if windows is None:
             raise UnknownReservation(reservation_id)
         keys = [self._record_key(reservation_id), *self._keys_of(windows)]
-        reply = await self._run(self._settle, keys, [reservation_id, actual_micros], windows)
+        args = [reservation_id, actual_micros, self._settled_record_ms]
+        reply = await self._run(self._settle, keys, args, windows)
         if as_text(reply[0]) == "unknown":
             raise UnknownReservation(reservation_id)
         return [
@@ -111,7 +116,7 @@ class BudgetLedger:
         if windows is None:
             return
         keys = [self._record_key(reservation_id), *self._keys_of(windows)]
-        await self._release(keys=keys, args=[reservation_id])
+        await self._release(keys=keys, args=[reservation_id, self._settled_record_ms])
 
     async def usage(self, windows: Sequence[BudgetWindow]) -> list[WindowSpend]:
         """Current spend and holds of each window, for dashboards and alerts."""

@@ -104,7 +104,8 @@ return {'ok', granted}
 """
 )
 
-# KEYS[1] reservation record, then three keys per window. ARGV[1] reservation id, [2] actual micros.
+# KEYS[1] reservation record, then three keys per window. ARGV[1] reservation id, [2] actual micros,
+# [3] how long the settled record stays (ms: a repeated settle within it reports the figures).
 # Replies: {'ok', before, after, reserved, ...per window} | {'missing', i...} | {'unknown'}
 SETTLE = (
     _PRELUDE
@@ -140,12 +141,14 @@ for i = 1, count do
 end
 if first_settle then
   redis.call('HSET', KEYS[1], 'state', 'settled', 'actual', actual)
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
 end
 return reply
 """
 )
 
-# KEYS[1] reservation record, then three keys per window. ARGV[1] reservation id.
+# KEYS[1] reservation record, then three keys per window. ARGV[1] reservation id, [2] how long the
+# released record stays (ms).
 # Reply: the state the reservation was in ('reserved' when this call released it), or 'unknown'.
 RELEASE = (
     _PRELUDE
@@ -161,6 +164,7 @@ for i = 1, (#KEYS - 1) / 3 do
   redis.call('HDEL', amounts, id)
 end
 redis.call('HSET', KEYS[1], 'state', 'released')
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return state
 """
 )

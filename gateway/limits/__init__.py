@@ -1,4 +1,4 @@
-"""The gateway's shared state in Redis: rate limits, circuit breakers and model health.
+"""The gateway's shared state in Redis: rate limits, circuit breakers, model health and concurrency slots.
 
 Each primitive is plain async Python over a `redis.asyncio.Redis` the caller passes in, with every
 check-and-update done in one Lua script, so all gateway processes see one truth. Times come from
@@ -9,6 +9,7 @@ from .circuit import CircuitBreaker, CircuitState
 from .errors import BudgetExceeded, LimitError, RateLimited, RequestExceedsCapacity, UnknownReservation
 from .health import HealthSnapshot, ModelHealth
 from .rate_limit import Bucket, TokenBucketLimiter
+from .semaphore import Slot, SlotsBusy, SlotSemaphore
 
 __all__ = [
     "Bucket",
@@ -20,6 +21,9 @@ __all__ = [
     "ModelHealth",
     "RateLimited",
     "RequestExceedsCapacity",
+    "Slot",
+    "SlotSemaphore",
+    "SlotsBusy",
     "TokenBucketLimiter",
     "UnknownReservation",
 ]

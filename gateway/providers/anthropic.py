@@ -49,6 +49,16 @@ def request_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body["temperature"] = request.temperature
     if request.stop:
         body["stop_sequences"] = request.stop
+    if request.response_schema is not None:
+        # Structured output through a tool the model must call: its input is the JSON answer.
+        body["tools"] = [
+            {
+                "name": request.schema_name,
+                "description": "Give your answer by calling this tool.",
+                "input_schema": request.response_schema,
+            }
+        ]
+        body["tool_choice"] = {"type": "tool", "name": request.schema_name}
     if stream:
         body["stream"] = True
     return body
@@ -72,11 +82,20 @@ def _is_text_block(block: object) -> bool:
     return isinstance(block, dict) and block.get("type") == "text"  # not thinking or tool_use blocks
 
 
+def _answer_text(blocks: list, request: ChatRequest) -> str:
+    """The text blocks; for a structured request, the forced tool's input as JSON."""
+    if request.response_schema is not None:
+        for block in blocks:
+            if isinstance(block, dict) and block.get("type") == "tool_use":
+                return json.dumps(block.get("input") or {})
+    return "".join(str(block.get("text", "")) for block in blocks if _is_text_block(block))
+
+
 def parse_message(payload: dict[str, Any], headers: httpx.Headers, request: ChatRequest) -> ChatResult:
     blocks = payload.get("content")
     if not isinstance(blocks, list):
         raise ProviderError(ErrorKind.SERVER_ERROR, "unexpected message shape")
-    text = "".join(str(block.get("text", "")) for block in blocks if _is_text_block(block))
+    text = _answer_text(blocks, request)
     if payload.get("stop_reason") == REFUSAL_STOP_REASON:
         raise refused(text, "the model refused to answer")
     usage = _usage_of(payload)
@@ -134,9 +153,12 @@ class AnthropicStreamDecoder:
             self.input_tokens = _tokens(usage, "input_tokens")
 
     def _delta(self, delta: dict[str, Any]) -> list[StreamEvent]:
-        text = delta.get("text") if delta.get("type") == "text_delta" else None
+        if delta.get("type") == "input_json_delta":  # a structured answer: the forced tool's input
+            text = delta.get("partial_json")
+        else:
+            text = delta.get("text") if delta.get("type") == "text_delta" else None
         if not text:
-            return []  # thinking and tool-input deltas are not answer text
+            return []  # thinking deltas are not answer text
         self.text += text
         return [StreamEvent(StreamEventKind.DELTA, text=text)]
 

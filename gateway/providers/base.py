@@ -28,6 +28,14 @@ class ChatRequest:
     max_tokens: int
     temperature: float | None = None
     stop: list[str] | None = None
+    # Constrained decoding: the answer must be JSON matching this schema (OpenAI-compatible servers
+    # get `response_format: json_schema`, which llama.cpp turns into a grammar; Anthropic a forced tool).
+    response_schema: dict | None = None
+    schema_name: str = "answer"
+    frequency_penalty: float | None = None  # repetition control (OpenAI's scale, -2 to 2)
+    # A base model continues a document: sent as a completion prompt instead of `messages`
+    # (OpenAI-compatible `/completions`); adapters without a completions API ignore it.
+    prompt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,9 @@ class ProviderConfig:
     base_url: str
     api_key: str = ""
     extra_headers: dict[str, str] = field(default_factory=dict)
+    # Shared by Maestro's staff (tenant empty): the operator's own, so it may be on a private network.
+    # A tenant's provider goes through the outbound-URL guard (common/net.py) on every connection.
+    operator: bool = False
 
 
 class Provider(ABC):

@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
+from common.net import OutboundURLRefusedError
 from gateway.providers.base import (
     ErrorKind,
     ProviderConfig,
@@ -134,6 +135,8 @@ async def send(
         raise ProviderError(ErrorKind.TIMEOUT, watch.limit.description) from None
     except httpx.TransportError as exc:
         raise error_from_transport(exc, secrets=secrets, phase="request") from exc
+    except OutboundURLRefusedError as exc:  # a tenant's provider pointing inside our network
+        raise ProviderError(ErrorKind.BAD_REQUEST, f"the provider's address is refused: {exc}") from exc
     return response, watch.limit
 
 

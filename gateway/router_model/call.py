@@ -1,7 +1,8 @@
 """The learned router inside one gateway call (gateway/core.py `Call._route`).
 
     skip = skip_reason(config, ...)         # None: the router decides this call's tier
-    verdict = verdict_for_call(config, ...)  # text, embedding (the cache's when it is the same text), score
+    text = router_text(messages)            # once; its embedding is the cache's when the texts are equal
+    verdict = verdict_for_call(config, text=text, embedding=shared_embedding(text, ...), ...)
     record = trace_record(config, verdict)  # routing["router"] in the trace
 
 In "shadow" mode the verdict is recorded and the rules route; in "share" and "quality" modes the
@@ -16,7 +17,6 @@ from collections.abc import Sequence
 
 from gateway.embeddings import EmbeddingError
 from gateway.router_model.decision import RouterUnavailableError, RouterVerdict, score_request
-from gateway.router_model.features import router_text
 from gateway.router_model.store import RouterConfig, loaded_router
 
 logger = logging.getLogger("maestro.gateway")
@@ -42,22 +42,28 @@ def skip_reason(
 
 
 def shared_embedding(
-    messages: Sequence[object], *, cache_text: str | None, cache_embedding: Sequence[float] | None
+    text: str, *, cache_text: str | None, cache_embedding: Sequence[float] | None
 ) -> Sequence[float] | None:
     """The cache lookup's embedding when it embedded exactly the router's text (one user message)."""
     if cache_embedding is None or cache_text is None:
         return None
-    return cache_embedding if router_text(messages) == cache_text else None
+    return cache_embedding if text == cache_text else None
 
 
 def verdict_for_call(
-    config: RouterConfig, *, messages: Sequence[object], purpose: str, embedding: Sequence[float] | None
+    config: RouterConfig, *, text: str, purpose: str, embedding: Sequence[float] | None
 ) -> RouterVerdict | str:
-    """The verdict, or why there is none. Embeds when `embedding` is None (then call it off the loop)."""
+    """The verdict, or why there is none. `text` is `router_text(messages)`. Embeds when `embedding` is
+    None (then call it off the event loop)."""
     try:
         loaded = loaded_router(config.artefact_id, config.version)
         return score_request(
-            loaded.model, messages=messages, purpose=purpose, threshold=config.threshold, embedding=embedding
+            loaded.model,
+            messages=(),
+            purpose=purpose,
+            threshold=config.threshold,
+            embedding=embedding,
+            text=text,
         )
     except (RouterUnavailableError, EmbeddingError) as exc:
         logger.warning("learned router skipped: %s", exc)

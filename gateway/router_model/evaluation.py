@@ -23,6 +23,7 @@ import numpy as np
 from gateway.router_model.decision import needs_strong
 
 TABLE_SHARES = tuple(round(i / 20, 2) for i in range(21))  # 0%, 5%, ... 100%
+Values = Sequence[float] | np.ndarray
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def _pgr(quality: float, weak: float, strong: float) -> float | None:
     return (quality - weak) / (strong - weak) if strong > weak else None
 
 
-def routing_curve(scores: Sequence[float], weak: Sequence[float], strong: Sequence[float]) -> RoutingCurve:
+def routing_curve(scores: Values, weak: Values, strong: Values) -> RoutingCurve:
     """The full sweep: one point per distinct score (plus "never strong"), in one sort."""
     score = np.asarray(scores, dtype=np.float64)
     weak_q, strong_q = np.asarray(weak, dtype=np.float64), np.asarray(strong, dtype=np.float64)
@@ -111,7 +112,7 @@ def routing_curve(scores: Sequence[float], weak: Sequence[float], strong: Sequen
     return RoutingCurve(n=n, weak_quality=weak_mean, strong_quality=strong_mean, points=tuple(points))
 
 
-def random_apgr(weak: Sequence[float], strong: Sequence[float], *, repeats: int = 20, seed: int = 0) -> float:
+def random_apgr(weak: Values, strong: Values, *, repeats: int = 20, seed: int = 0) -> float:
     """APGR of routing by a random score, averaged over `repeats` draws (0.5 in expectation)."""
     rng = np.random.default_rng(seed)
     values = []
@@ -124,9 +125,9 @@ def random_apgr(weak: Sequence[float], strong: Sequence[float], *, repeats: int 
 
 
 def sweep_table(
-    scores: Sequence[float],
-    weak: Sequence[float],
-    strong: Sequence[float],
+    scores: Values,
+    weak: Values,
+    strong: Values,
     shares: Sequence[float] = TABLE_SHARES,
 ) -> list[CurvePoint]:
     """Rows for people: a threshold per target share, and what routing at that threshold really does.
@@ -147,7 +148,7 @@ def sweep_table(
     return rows
 
 
-def threshold_for_share(scores: Sequence[float] | np.ndarray, share: float) -> float:
+def threshold_for_share(scores: Values, share: float) -> float:
     """A threshold that sends about `share` of these requests to the strong model."""
     score = np.sort(np.asarray(scores, dtype=np.float64))
     if len(score) == 0:

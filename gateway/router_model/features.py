@@ -12,7 +12,6 @@ semantic cache normalises its request text, so a call with one user message embe
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,8 +36,8 @@ PURPOSES = (
 )
 CHEAP_FEATURES = ("log_chars", "log_words", "log_lines", "digit_share", "symbol_share", "log_questions")
 FEATURE_NAMES = CHEAP_FEATURES + tuple(f"purpose={p}" for p in PURPOSES)
-SYMBOLS = frozenset("=+-*/^<>()[]{}|\\$%_")
-WORD = re.compile(r"\S+")
+SYMBOLS = "=+-*/^<>()[]{}|\\$%_"
+DIGITS = "0123456789"
 
 
 def router_text(messages: Sequence[object]) -> str:
@@ -71,13 +70,13 @@ def purpose_key(purpose: str) -> str:
 
 
 def cheap_features(text: str, purpose: str) -> list[float]:
-    """Length, shape and purpose: microseconds, no model."""
+    """Length, shape and purpose: microseconds, no model (str.count runs in C)."""
     chars = len(text)
-    digits = sum(c.isdigit() for c in text)
-    symbols = sum(c in SYMBOLS for c in text)
+    digits = sum(map(text.count, DIGITS))
+    symbols = sum(map(text.count, SYMBOLS))
     values = [
         math.log1p(chars),
-        math.log1p(len(WORD.findall(text))),
+        math.log1p(len(text.split())),
         math.log1p(text.count("\n")),
         digits / chars if chars else 0.0,
         symbols / chars if chars else 0.0,

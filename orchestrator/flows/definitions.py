@@ -8,6 +8,7 @@ A definition is a JSON list of steps; each has an `id` (unique in the flow) and 
     revise     critique, then revise until the verdict passes           {prompt, critique_prompt, target,
                                                                         max_rounds}
     transform  deterministic clean-up of the text                      {target, ops}
+               (op "finish": no prompt leaks, whole sentences within the card's length)
     http       POST the flow's context to an outside endpoint          {url, timeout, target?}
     branch     skip to another step when a condition holds              {if, goto}
     fanout     N variants of a generate step in parallel, best kept    {variants, prompt, purpose,
@@ -33,7 +34,15 @@ STEP_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "fanout": {"variants": int, "prompt": str, "purpose": str, "rank_prompt": str},
 }
 REQUIRED = {"branch": {"if", "goto"}, "http": {"url"}}
-TRANSFORM_OPS = {"trim", "collapse_blank_lines", "strip_markdown", "max_hashtags_3", "remove_banned_phrases"}
+# "finish": leaks removed and whole sentences within the style card's length (flows/finishing.py).
+TRANSFORM_OPS = {
+    "trim",
+    "collapse_blank_lines",
+    "strip_markdown",
+    "max_hashtags_3",
+    "remove_banned_phrases",
+    "finish",
+}
 MAX_ROUNDS = 5
 MAX_VARIANTS = 5
 
@@ -52,7 +61,7 @@ DEFAULT_POST_FLOW = [
         "id": "polish",
         "type": "transform",
         "target": "review",
-        "ops": ["trim", "collapse_blank_lines", "remove_banned_phrases", "max_hashtags_3"],
+        "ops": ["trim", "collapse_blank_lines", "remove_banned_phrases", "max_hashtags_3", "finish"],
     },
 ]
 DEFAULT_VARIANTS_FLOW = [
@@ -73,7 +82,12 @@ DEFAULT_VARIANTS_FLOW = [
         "target": "variants",
         "max_rounds": 1,
     },
-    {"id": "polish", "type": "transform", "target": "review", "ops": ["trim", "collapse_blank_lines"]},
+    {
+        "id": "polish",
+        "type": "transform",
+        "target": "review",
+        "ops": ["trim", "collapse_blank_lines", "finish"],
+    },
 ]
 DEFAULT_FLOWS = {
     "post": ("Post: memories, draft, critique and revise, polish", DEFAULT_POST_FLOW),

@@ -15,8 +15,9 @@ from django.utils import timezone
 from authors.selectors import current_style_profile
 from orchestrator.flows import events, steps
 from orchestrator.flows.definitions import Step, parse_steps
+from orchestrator.flows.finishing import LANGUAGE_NAMES, language_mismatch
 from orchestrator.flows.steps import RunContext, StepFailedError
-from orchestrator.models import FlowRun, RunStatus, StepRun, StepStatus
+from orchestrator.models import FINISHED_STATUSES, FlowRun, RunStatus, StepRun, StepStatus
 from reviews.models import Draft, DraftState
 from reviews.services import transition
 
@@ -30,7 +31,7 @@ TEXT_STEPS = {"generate", "revise", "transform", "fanout", "http"}
 def execute_run(run: FlowRun, *, lease: Lease | None = None) -> Draft | None:
     """Run the flow; with a worker's `lease` (orchestrator/sweeper.py) it stops before any step once
     the lease is lost, so a run taken over after a stall never runs a step twice at once."""
-    if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+    if run.status in FINISHED_STATUSES:
         return getattr(run, "draft", None)
     definition = parse_steps(run.steps)
     draft = _draft_for(run)
@@ -150,14 +151,7 @@ def _revise_loop(ctx: RunContext, step: Step, position: int) -> dict:
             f"{step.id}.revise.{rounds}",
             "revise",
             position,
-            partial(
-                steps.call_model,
-                ctx,
-                purpose="revise",
-                prompt_purpose=step.get("prompt", "revise"),
-                extra={"draft": text, "critique": notes},
-                stream_text=True,
-            ),
+            partial(steps.revise, ctx, prompt=step.get("prompt", "revise"), draft=text, notes=notes),
         )
         text = revised["text"]
         verdict = run_once(
@@ -172,9 +166,35 @@ def _revise_loop(ctx: RunContext, step: Step, position: int) -> dict:
     return output
 
 
+def attention_reasons(ctx: RunContext, text: str) -> list[dict]:
+    """Every step that could not do its job (its output says "attention"), and what is wrong with
+    the draft itself that no step could fix: empty, or in another language than the author's."""
+    reasons = [
+        {"step": key, "reason": str(reason)}
+        for key, output in ctx.outputs.items()
+        if isinstance(output, dict)
+        for reason in output.get("attention") or []
+    ]
+    if not text.strip() and not any("empty" in r["reason"] for r in reasons):
+        reasons.append({"step": "finish", "reason": "The flow produced no text: the draft is empty."})
+    wrong_language = language_mismatch(text, ctx.author.language)
+    if wrong_language:
+        reasons.append(
+            {
+                "step": "finish",
+                "reason": f"The draft is in {LANGUAGE_NAMES[wrong_language]}, "
+                f"but {ctx.author.name} writes in {ctx.author.language}.",
+            }
+        )
+    return reasons
+
+
 @transaction.atomic
 def _finish(run: FlowRun, draft: Draft, ctx: RunContext) -> Draft:
     text = ctx.text_of(ctx.last_text_step) if ctx.last_text_step else ""
+    text = steps.finish_text(ctx, text)[0]  # whatever the steps did: no leaks, whole sentences, in budget
+    attention = attention_reasons(ctx, text)
+    status = RunStatus.NEEDS_ATTENTION if attention else RunStatus.SUCCEEDED
     review = next(
         (
             out
@@ -199,8 +219,12 @@ def _finish(run: FlowRun, draft: Draft, ctx: RunContext) -> Draft:
     )
     draft.refresh_from_db()
     transition(draft, DraftState.READY, actor=None, reason="generated")
-    FlowRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCEEDED, finished_at=timezone.now())
-    transaction.on_commit(lambda: events.publish(run.pk, "run", status=RunStatus.SUCCEEDED, draft=draft.pk))
+    FlowRun.objects.filter(pk=run.pk).update(status=status, attention=attention, finished_at=timezone.now())
+    if attention:
+        logger.warning("flow run %s needs attention: %s", run.pk, "; ".join(r["reason"] for r in attention))
+    transaction.on_commit(
+        lambda: events.publish(run.pk, "run", status=status, draft=draft.pk, attention=attention)
+    )
     return draft
 
 

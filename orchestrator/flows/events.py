@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from typing import Any, cast
 
 import redis
 from django.conf import settings
@@ -47,8 +48,10 @@ def read(
 ) -> list[tuple[str, str, dict]]:
     """Events after the id `after` ("0": from the start), waiting up to block_ms for new ones."""
     reply = _client().xread({stream_key(run_id): after}, count=count, block=block_ms)
+    # Our clients speak RESP2: [[key, [(id, fields), ...]], ...], or nothing when the wait ran out.
+    streams = cast("list[list[Any]] | None", reply)
     events = []
-    for _key, entries in reply or []:
+    for _key, entries in streams or []:
         for event_id, fields in entries:
             events.append((event_id.decode(), fields[b"kind"].decode(), json.loads(fields[b"data"])))
     return events

@@ -6,7 +6,7 @@ from django.db import transaction
 
 from orchestrator.flows import events
 from orchestrator.flows.engine import run_once
-from orchestrator.flows.steps import RunContext, call_model
+from orchestrator.flows.steps import RunContext, revise
 from reviews.models import Draft, DraftState, DraftTransition
 from reviews.services import transition
 
@@ -22,12 +22,8 @@ def revise_on_request(draft: Draft, round_number: int) -> Draft:
         key,
         "revise",
         1000 + round_number,
-        lambda: call_model(
-            ctx,
-            purpose="revise",
-            prompt_purpose="revise",
-            stream_text=True,
-            extra={"draft": draft.body, "critique": request.reason if request else "Improve it."},
+        lambda: revise(
+            ctx, prompt="revise", draft=draft.body, notes=request.reason if request else "Improve it."
         ),
     )
     with transaction.atomic():

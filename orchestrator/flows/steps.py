@@ -23,10 +23,20 @@ from common.money import MICROS_PER_UNIT
 from gateway import GatewayError, GatewayRequest
 from gateway.loop import call_streaming
 from gateway.models import Trace, TraceStatus
+from gateway.providers.base import Message
 from memories.selectors import retrieve_memories
 from orchestrator.flows import events
 from orchestrator.flows.definitions import Step
+from orchestrator.flows.finishing import (
+    LengthBudget,
+    clean_draft,
+    draft_issues,
+    fit_to_budget,
+    length_budget,
+    max_tokens_for,
+)
 from orchestrator.models import FlowRun
+from prompts.defaults import json_repair_messages, post_document
 from prompts.rendering import PromptRenderError
 from prompts.selectors import PromptNotFoundError, resolve_prompt
 
@@ -63,9 +73,34 @@ class RunContext:
             "language": self.author.language,
             "style_card": style_card_text(self.profile),
             "samples": "\n---\n".join(self.profile.sample_posts) if self.profile else "",
-            "memories": self.outputs.get("__memories_text", {}).get("text", ""),
+            "memories": "\n".join(f"- {text}" for text in self.memory_texts()),
             "brief": self.run.brief,
         }
+
+    def memory_texts(self) -> list[str]:
+        """What the retrieve step found (also after a resume, from its stored output)."""
+        for output in self.outputs.values():
+            if isinstance(output, dict) and isinstance(output.get("memories"), list):
+                return [str(item.get("text", "")) for item in output["memories"] if item.get("text")]
+        return []
+
+    def budget(self) -> LengthBudget | None:
+        """The length the author's style card asks for (`formatting.length`), if it says."""
+        return length_budget(self.profile.formatting) if self.profile else None
+
+    def budget_text(self) -> str:
+        budget = self.budget()
+        return budget.source if budget else "none set"
+
+    def draft_checks(self, text: str, *, instructions: str = "") -> list[str]:
+        """The issues anyone can verify in `text` (finishing.draft_issues) for this author."""
+        return draft_issues(
+            text,
+            budget=self.budget(),
+            banned=list(self.profile.banned_phrases) if self.profile else [],
+            language=self.author.language,
+            instructions=instructions,
+        )
 
     def text_of(self, step_id: str | None) -> str:
         """The text a step wrote; empty when there is no such step (or none is named)."""
@@ -93,6 +128,30 @@ def style_card_text(profile: StyleProfile | None) -> str:
 # ---- model calls --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class CallShape:
+    """What a step asks of the model beyond its prompt: structured output, stops, a length budget,
+    repetition control, and the document a base model gets instead of the messages."""
+
+    response_schema: dict | None = None
+    schema_name: str = "answer"
+    stop: list[str] | None = None
+    frequency_penalty: float | None = None
+    document: str | None = None
+    max_tokens: int | None = None
+
+    def parameters(self) -> dict:
+        values = {
+            "response_schema": self.response_schema,
+            "schema_name": self.schema_name,
+            "stop": self.stop,
+            "frequency_penalty": self.frequency_penalty,
+            "document": self.document,
+            "max_tokens": self.max_tokens,
+        }
+        return {name: value for name, value in values.items() if value is not None}
+
+
 def _call_id(ctx: RunContext, attempt: int, suffix: str = "") -> uuid.UUID:
     return uuid.uuid5(CALL_NAMESPACE, f"{ctx.run.tenant_id}:{ctx.run.pk}:{ctx.step_key}{suffix}:{attempt}")
 
@@ -112,7 +171,10 @@ def call_model(
     stream_text: bool = False,
     suffix: str = "",
     cacheable: bool = True,
+    shape: CallShape | None = None,
 ) -> dict:
+    """One gateway call with a prompt of the library. The answer's "instructions" (the system
+    messages) are for finishing the text and are not meant to be stored."""
     try:
         resolved = resolve_prompt(purpose=prompt_purpose, ab_key=f"run-{ctx.run.pk}")
         declared = {v["name"] for v in resolved.version.variables}
@@ -125,16 +187,37 @@ def call_model(
         "variant": resolved.variant,
         "experiment_id": resolved.experiment_id,
     }
+    answer = gateway_call(
+        ctx,
+        purpose=purpose,
+        messages=messages,
+        parameters={**resolved.model_parameters, **(shape.parameters() if shape else {})},
+        stream_text=stream_text,
+        suffix=suffix,
+        cacheable=cacheable,
+        prompt_version_id=resolved.version.pk,
+    )
+    instructions = "\n".join(m.content for m in messages if m.role == "system")
+    return {**answer, **prompt_info, "instructions": instructions}
+
+
+def gateway_call(
+    ctx: RunContext,
+    *,
+    purpose: str,
+    messages: list[Message],
+    parameters: dict,
+    stream_text: bool = False,
+    suffix: str = "",
+    cacheable: bool = True,
+    prompt_version_id: int | None = None,
+) -> dict:
+    """The call itself, with an id derived from the run, the step and `suffix`: an answer an
+    earlier attempt of the step already paid for is reused."""
     paid = _paid_answer(ctx, suffix)
     if paid is not None:
         ctx.call_ids.append(str(paid.pk))
-        return {
-            "text": paid.response,
-            "call_id": str(paid.pk),
-            "model": paid.model_alias,
-            "reused": True,
-            **prompt_info,
-        }
+        return {"text": paid.response, "call_id": str(paid.pk), "model": paid.model_alias, "reused": True}
     call_id = _call_id(ctx, ctx.attempt, suffix)
     request = GatewayRequest(
         tenant=ctx.run.tenant,
@@ -147,10 +230,10 @@ def call_model(
         flow_run_id=ctx.run.pk,
         step=ctx.step_key,
         call_id=call_id,
-        prompt_version_id=resolved.version.pk,
+        prompt_version_id=prompt_version_id,
         profile_version=ctx.profile.version if ctx.profile else None,
         cacheable=cacheable,
-        **resolved.model_parameters,
+        **parameters,
     )
     on_event = _delta_publisher(ctx) if stream_text else None
     ctx.call_ids.append(str(call_id))
@@ -168,7 +251,7 @@ def call_model(
         "call_id": str(call_id),
         "model": response.model,
         "cost_micros": cost,
-        **prompt_info,
+        "finish_reason": response.finish_reason,
     }
 
 
@@ -181,9 +264,125 @@ def _delta_publisher(ctx: RunContext) -> Callable[[str, str], None]:
     return publish
 
 
+# ---- text: shaped for the model, finished to the style card ---------------------------------------
+
+# Repetition control for free text: a mild frequency penalty (small models loop without one; the
+# local server adds its own repeat penalty, see config/local_model.py).
+TEXT_FREQUENCY_PENALTY = 0.3
+
+
+def text_shape(ctx: RunContext) -> CallShape:
+    """A post's call: the document for base models, its stop sequences, and max_tokens from the card."""
+    document, stops = post_document(
+        author_name=ctx.author.name,
+        author_headline=ctx.author.headline,
+        language=ctx.author.language,
+        brief=ctx.run.brief,
+        samples=list(ctx.profile.sample_posts) if ctx.profile else [],
+        facts=ctx.memory_texts(),
+    )
+    budget = ctx.budget()
+    return CallShape(
+        stop=stops,
+        frequency_penalty=TEXT_FREQUENCY_PENALTY,
+        document=document,
+        max_tokens=max_tokens_for(budget, ctx.author.language) if budget else None,
+    )
+
+
+def finish_text(ctx: RunContext, text: str, *, instructions: str = "") -> tuple[str, dict]:
+    """The post as the queue should get it: leaks removed, whole sentences within the budget.
+    Returns the text and a record of what was done (kept in the step's output)."""
+    cleaned = clean_draft(text, instructions=instructions)
+    fitted = fit_to_budget(cleaned.text, ctx.budget())
+    record = {"removed": cleaned.removed, "trimmed": fitted.trimmed, "complete": fitted.complete}
+    return fitted.text, record
+
+
+def _finished_answer(ctx: RunContext, answer: dict, retry: Callable[[], dict]) -> dict:
+    """Finish a model's post; an answer with nothing usable left is asked for once more (a fresh
+    sample, never the cache); a second empty one is reported for attention."""
+    instructions = answer.pop("instructions", "")
+    raw = answer["text"]
+    text, record = finish_text(ctx, raw, instructions=instructions)
+    retried = False
+    if not text.strip():
+        answer = retry()
+        instructions = answer.pop("instructions", "")
+        raw, retried = answer["text"], True
+        text, record = finish_text(ctx, raw, instructions=instructions)
+    attention = []
+    if not text.strip():
+        attention.append("The model answered no usable text, twice; the draft is empty.")
+    elif not record["complete"] and record["trimmed"]:  # even the first sentence is over the budget
+        attention.append(
+            "The draft could not be cut to whole sentences within the style card's length "
+            f"({ctx.budget_text()}); it was cut mid-sentence."
+        )
+    output = {**answer, "text": text, "finishing": {**record, "retried": retried}}
+    if raw.strip() != text:
+        output["raw"] = raw[:8000]
+    if attention:
+        output["attention"] = attention
+    return output
+
+
+def generate(ctx: RunContext, step: Step) -> dict:
+    purpose, prompt = step.get("purpose", "post"), step.get("prompt", "post")
+    shape = text_shape(ctx)
+
+    def ask(suffix: str = "", cacheable: bool = True) -> dict:
+        return call_model(
+            ctx,
+            purpose=purpose,
+            prompt_purpose=prompt,
+            stream_text=True,
+            suffix=suffix,
+            cacheable=cacheable,
+            shape=shape,
+        )
+
+    return _finished_answer(ctx, ask(), lambda: ask(".retry", cacheable=False))
+
+
+def revise(ctx: RunContext, *, prompt: str, draft: str, notes: str) -> dict:
+    """Rewrite `draft` to address `notes` (a critique, or an editor's request). A base model cannot
+    follow notes: it gets the post's document and writes the post afresh."""
+    shape = text_shape(ctx)
+
+    def ask(suffix: str = "", cacheable: bool = True) -> dict:
+        return call_model(
+            ctx,
+            purpose="revise",
+            prompt_purpose=prompt,
+            extra={"draft": draft, "critique": notes},
+            stream_text=True,
+            suffix=suffix,
+            cacheable=cacheable,
+            shape=shape,
+        )
+
+    return _finished_answer(ctx, ask(), lambda: ask(".retry", cacheable=False))
+
+
 # ---- verdicts -----------------------------------------------------------------------------------
 
 JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+# The critic's answer, constrained to this schema: it always parses, and its size is bounded so a
+# length cut cannot break it (issues and suggestions are short; at most three of each).
+VERDICT_SCHEMA: dict = {
+    "type": "object",
+    "properties": {
+        "passes": {"type": "boolean"},
+        "score": {"type": "integer", "minimum": 0, "maximum": 10},
+        "issues": {"type": "array", "items": {"type": "string", "maxLength": 160}, "maxItems": 3},
+        "suggestions": {"type": "array", "items": {"type": "string", "maxLength": 160}, "maxItems": 3},
+    },
+    "required": ["passes", "score", "issues", "suggestions"],
+    "additionalProperties": False,
+}
+VERDICT_MAX_TOKENS = 450  # the schema's largest answer (about 1,100 characters), with room for whitespace
+UNUSABLE_VERDICT = "The critic's answer was not a usable verdict."
 
 
 def parse_verdict(text: str) -> dict:
@@ -197,23 +396,94 @@ def parse_verdict(text: str) -> dict:
         return {
             "passes": None,
             "score": None,
-            "issues": ["The critic's answer was not a usable verdict."],
+            "issues": [UNUSABLE_VERDICT],
             "suggestions": [],
             "raw": (text or "")[:2000],
         }
     score = data.get("score")
     return {
         "passes": data["passes"],
-        "score": score if isinstance(score, int | float) else None,
+        "score": score if isinstance(score, int | float) and not isinstance(score, bool) else None,
         "issues": [str(i) for i in data.get("issues") or []][:20],
         "suggestions": [str(s) for s in data.get("suggestions") or []][:20],
     }
+
+
+def with_checks(verdict: dict, checks: list[str]) -> dict:
+    """The model's verdict joined with the checks anyone can verify: a failed check fails the draft
+    whatever the model said, and its issue comes first."""
+    joined = {**verdict, "checks": checks}
+    if checks:
+        joined["passes"] = False
+        model_issues = [i for i in verdict.get("issues", []) if i != UNUSABLE_VERDICT]
+        joined["issues"] = [*checks, *model_issues][:20]
+    return joined
 
 
 def critique_text(verdict: dict) -> str:
     lines = [f"- {issue}" for issue in verdict.get("issues", [])]
     lines += [f"- Suggestion: {s}" for s in verdict.get("suggestions", [])]
     return "\n".join(lines) or "- Tighten it."
+
+
+def _repair_verdict(ctx: RunContext, *, broken: str, draft: str, suffix: str) -> dict:
+    """Second chance for an unusable verdict: the broken answer restated as JSON, constrained."""
+    messages = [
+        Message(m["role"], m["content"])
+        for m in json_repair_messages(
+            task="judge a LinkedIn draft: does it pass, a score 0-10, its issues and suggested edits",
+            answer=broken or "(no answer)",
+            material=draft,
+            schema_text=json.dumps(VERDICT_SCHEMA),
+        )
+    ]
+    return gateway_call(
+        ctx,
+        purpose="critique",
+        messages=messages,
+        parameters={
+            "temperature": 0.0,
+            "max_tokens": VERDICT_MAX_TOKENS,
+            "response_schema": VERDICT_SCHEMA,
+            "schema_name": "verdict",
+        },
+        suffix=f"{suffix}.repair",
+        cacheable=False,
+    )
+
+
+def critique(ctx: RunContext, step: Step, *, draft: str | None = None, suffix: str = "") -> dict:
+    """A verdict on the draft: the critic's answer (constrained to VERDICT_SCHEMA; one repair call
+    if it still does not parse) joined with the checks. No usable verdict -> "attention"."""
+    draft = draft if draft is not None else ctx.text_of(step.get("target"))
+    shape = CallShape(response_schema=VERDICT_SCHEMA, schema_name="verdict", max_tokens=VERDICT_MAX_TOKENS)
+    answer = call_model(
+        ctx,
+        purpose="critique",
+        prompt_purpose=step.get("prompt", "critique"),
+        extra={"draft": draft},
+        suffix=suffix,
+        shape=shape,
+    )
+    instructions = answer.pop("instructions", "")
+    verdict = parse_verdict(answer["text"])
+    output: dict = {**answer}
+    if verdict["passes"] is None:
+        repaired = _repair_verdict(ctx, broken=answer["text"], draft=draft, suffix=suffix)
+        output["repair"] = {"call_id": repaired["call_id"], "text": repaired["text"][:2000]}
+        verdict = parse_verdict(repaired["text"])
+    if verdict["passes"] is None:
+        output["attention"] = [
+            f"{UNUSABLE_VERDICT} It stayed unusable after a repair call, so the draft was not reviewed "
+            f"by a model (the critic said: {_excerpt(answer['text'])})."
+        ]
+    checks = ctx.draft_checks(draft, instructions=instructions)
+    return {**output, "verdict": with_checks(verdict, checks), "text": draft}
+
+
+def _excerpt(text: str, limit: int = 120) -> str:
+    text = " ".join((text or "").split())
+    return f"“{text[:limit]}…”" if len(text) > limit else f"“{text}”" if text else "nothing"
 
 
 # ---- handlers -----------------------------------------------------------------------------------
@@ -225,34 +495,17 @@ def retrieve(ctx: RunContext, step: Step) -> dict:
         {"id": m.memory.pk, "kind": m.memory.kind, "text": m.memory.text, "score": round(m.score, 4)}
         for m in found
     ]
-    text = "\n".join(f"- ({item['kind']}) {item['text']}" for item in items)
+    # Plain statements: a label such as "(key_phrase)" is for people, and small models copy it.
+    text = "\n".join(f"- {item['text']}" for item in items)
     ctx.outputs["__memories_text"] = {"text": text}
     return {"memories": items, "text": text}
-
-
-def generate(ctx: RunContext, step: Step) -> dict:
-    return call_model(
-        ctx, purpose=step.get("purpose", "post"), prompt_purpose=step.get("prompt", "post"), stream_text=True
-    )
-
-
-def critique(ctx: RunContext, step: Step, *, draft: str | None = None, suffix: str = "") -> dict:
-    draft = draft if draft is not None else ctx.text_of(step.get("target"))
-    answer = call_model(
-        ctx,
-        purpose="critique",
-        prompt_purpose=step.get("prompt", "critique"),
-        extra={"draft": draft},
-        suffix=suffix,
-    )
-    return {**answer, "verdict": parse_verdict(answer["text"]), "text": draft}
 
 
 def transform(ctx: RunContext, step: Step) -> dict:
     text = ctx.text_of(step.get("target") or ctx.last_text_step)
     banned = ctx.profile.banned_phrases if ctx.profile else []
     for op in step.get("ops", []):
-        text = TRANSFORMS[op](text, banned)
+        text = finish_text(ctx, text)[0] if op == "finish" else TRANSFORMS[op](text, banned)
     return {"text": text}
 
 
@@ -305,15 +558,28 @@ def fanout(ctx: RunContext, step: Step) -> dict:
     variants = step.get("variants", 3)
     purpose, prompt = step.get("purpose", "post"), step.get("prompt", "post")
 
+    shape = text_shape(ctx)
+
     def one(index: int) -> dict:
         try:
             # Variants of one request must differ: never served from the cache.
-            answer = call_model(
-                ctx, purpose=purpose, prompt_purpose=prompt, suffix=f".v{index}", cacheable=False
-            )
+            def ask(suffix: str) -> dict:
+                return call_model(
+                    ctx, purpose=purpose, prompt_purpose=prompt, suffix=suffix, cacheable=False, shape=shape
+                )
+
+            answer = _finished_answer(ctx, ask(f".v{index}"), lambda: ask(f".v{index}.retry"))
             rank_step = Step("rank", "critique", {"prompt": step.get("rank_prompt", "critique")})
-            verdict = critique(ctx, rank_step, draft=answer["text"], suffix=f".rank{index}")["verdict"]
-            return {"text": answer["text"], "score": verdict.get("score"), "passes": verdict.get("passes")}
+            ranked = critique(ctx, rank_step, draft=answer["text"], suffix=f".rank{index}")
+            verdict = ranked["verdict"]
+            attention = [f"variant {index}: {reason}" for reason in answer.get("attention", [])]
+            attention += [f"variant {index}: {reason}" for reason in ranked.get("attention", [])]
+            return {
+                "text": answer["text"],
+                "score": verdict.get("score"),
+                "passes": verdict.get("passes"),
+                "attention": attention,
+            }
         finally:
             connections.close_all()  # this thread's own database connection
 
@@ -322,8 +588,14 @@ def fanout(ctx: RunContext, step: Step) -> dict:
     with ThreadPoolExecutor(max_workers=variants) as pool:
         futures = [pool.submit(contextvars.copy_context().run, one, i) for i in range(1, variants + 1)]
         results = [future.result() for future in futures]
-    best = max(range(variants), key=lambda i: (results[i]["passes"] is True, results[i]["score"] or 0))
-    return {"text": results[best]["text"], "variants": results, "chosen": best}
+    best = max(
+        range(variants),
+        key=lambda i: (bool(results[i]["text"]), results[i]["passes"] is True, results[i]["score"] or 0),
+    )
+    output: dict = {"text": results[best]["text"], "variants": results, "chosen": best}
+    if not results[best]["text"]:  # a variant's own trouble matters only when it is the one kept
+        output["attention"] = results[best]["attention"]
+    return output
 
 
 def http_call(ctx: RunContext, step: Step) -> dict:

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django import template
 from django.utils import timezone
+from django.utils.html import format_html
 
 from orchestrator import selectors
 
@@ -24,6 +25,32 @@ def age(value: datetime | None) -> str:
     return f"{seconds} s"
 
 
+@register.filter
+def since(value: datetime | None) -> str:
+    """An age that keeps counting in the browser (static/js/maestro.js updates `time[data-since]`)."""
+    if value is None:
+        return ""
+    return format_html(
+        '<time datetime="{}" data-since title="{}">{}</time>',
+        value.isoformat(),
+        timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S"),
+        age(value),
+    )
+
+
+@register.filter
+def took(finished: datetime | None, started: datetime | None) -> str:
+    """How long something ran, to the second under an hour: "59 s", "3 min 23 s", "1 h 5 min"."""
+    if finished is None or started is None:
+        return ""
+    seconds = max(0, round((finished - started).total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        minutes, rest = divmod(seconds, 60)
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours} h {rest // 60} min" if rest // 60 else f"{hours} h"
 
 
 @register.simple_tag

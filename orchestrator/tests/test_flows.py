@@ -94,8 +94,11 @@ def test_a_post_flow_runs_end_to_end_on_a_worker(tenant_a, flow_setup, fake_prov
 
 
 def test_a_worker_killed_mid_flow_is_replaced_and_the_flow_completes_without_repeating_steps(
-    tenant_a, flow_setup, fake_provider, celery_worker_process
+    tenant_a, flow_setup, fake_provider, celery_worker_process, monkeypatch
 ):
+    # The redelivered message may take the run once its heartbeat is stale (orchestrator/sweeper.py).
+    monkeypatch.setenv("MAESTRO_RUN_HEARTBEAT_SECONDS", "0.3")
+    monkeypatch.setenv("MAESTRO_RUN_STALE_SECONDS", "1.5")
     fake_provider.enqueue(Behaviour(text="Draft one."), model="fake-standard")
     fake_provider.set_behaviour(Behaviour(text=PASS, headers_delay=4.0), model="fake-small")  # slow critic
     first = celery_worker_process(visibility_timeout=3)

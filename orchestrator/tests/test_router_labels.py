@@ -9,6 +9,8 @@ from django.utils import timezone
 
 from console.tests.factories import make_llm_model, make_trace
 from gateway.models import RouterLabel
+from gateway.tests.router_support import install_prior
+from orchestrator import tasks
 from orchestrator.models import RunStatus, StepRun, StepStatus
 from orchestrator.router_labels import router_labels_collect
 from orchestrator.tests.factories import make_draft, make_run
@@ -95,3 +97,12 @@ def test_labels_stay_in_the_tenant_of_the_draft(tenant_a, tenant_b):
         assert not RouterLabel.objects.exists()
     with tenant_scope(tenant_b):
         assert RouterLabel.objects.get().tenant_id == tenant_b.pk
+
+
+def test_the_learning_task_collects_labels_and_waits_for_enough_of_them(tenant_a):
+    install_prior()
+    _reviewed_run(tenant_a, state=DraftState.APPROVED, edit_distance=0.0)
+    assert tasks.router_learn(tenant_a.pk) == "skipped"
+    with tenant_scope(tenant_a):
+        assert RouterLabel.objects.count() == 1
+    assert tasks.router_learn(10**9) == "tenant gone"

@@ -241,3 +241,20 @@ def test_the_event_stream_of_another_tenants_run_is_404(client_for, members_a, t
     foreign = make_run(tenant=tenant_b)
     response = client_for(members_a[Role.ADMIN]).get(url("run_events", tenant_a, run_id=foreign.pk))
     assert response.status_code == 404
+
+
+def test_the_demo_local_model_has_a_nominal_price_that_reseeding_keeps_as_the_admin_set_it():
+    from decimal import Decimal
+
+    from gateway.models import LLMModel
+    from orchestrator import demo
+    from tenants.context import cross_tenant_access
+
+    with cross_tenant_access("tests: Maestro's shared demo model"):
+        demo.seed_shared()
+        model = LLMModel.objects.get(tenant=None, alias=demo.LOCAL_MODEL_ALIAS)
+        assert (model.input_price_per_mtok, model.output_price_per_mtok) == (Decimal("0.50"), Decimal("1.50"))
+        LLMModel.objects.filter(pk=model.pk).update(output_price_per_mtok=Decimal("9.00"))
+        demo.seed_shared()
+        model.refresh_from_db()
+    assert model.output_price_per_mtok == Decimal("9.00")

@@ -164,11 +164,15 @@ def test_editing_in_place_saves_and_shows_the_word_diff(client_for, writer, tena
     fragment = response.content.decode()
     assert "<html" not in fragment
     assert "Saved" in fragment
-    assert "<del>Onboarding</del><ins>Three onboarding</ins> calls" in fragment
+    assert "<del>Onboarding</del>" in fragment
+    assert "<ins>Three onboarding</ins> calls" in fragment
     assert _reload(tenant_a, draft).body == "Three onboarding calls cut churn."
     page = client.get(url("draft", tenant_a, draft_id=draft.pk)).content.decode()
     assert 'id="word-diff"' in page
-    assert "<del>Onboarding</del><ins>Three onboarding</ins> calls" in page
+    assert (
+        '<div class="diff-after"><span class="visually-hidden">Now: </span><ins>Three onboarding</ins> calls'
+        in page
+    )
 
 
 def test_editing_without_a_claim_is_refused(client_for, writer, tenant_a):
@@ -291,13 +295,14 @@ def test_a_writer_cannot_accept_learnings(client_for, writer, tenant_a):
 
 def test_the_learnings_page_shows_review_stats(client_for, members_a, tenant_a):
     author = make_author(tenant=tenant_a, name="Ana")
-    make_draft(tenant=tenant_a, author=author, state=DraftState.APPROVED, edit_distance=0.25)
+    make_draft(tenant=tenant_a, author=author, state=DraftState.APPROVED, edit_distance=0.5)
+    make_draft(tenant=tenant_a, author=author, state=DraftState.APPROVED, edit_distance=0.0)
     make_draft(tenant=tenant_a, author=author, state=DraftState.REJECTED)
     page = client_for(members_a[Role.VIEWER]).get(url("learnings", tenant_a)).content.decode()
     assert "Ana" in page
-    assert "50%" in page
-    assert "(1/2)" in page
-    assert "0.25" in page
+    assert "33.3%" in page  # only the draft approved as written is a first pass, not the edited one
+    assert "(1/3)" in page
+    assert "0.25" in page  # the mean edit distance of the approved drafts, beside it
 
 
 # ---- series ----------------------------------------------------------------------
@@ -365,3 +370,88 @@ def test_the_series_pages_and_dashboard_tiles_render(client_for, members_a, tena
     ).content.decode()
     assert 'id="tile-ready"' in dashboard
     assert 'id="nav-drafts"' in dashboard
+
+
+# ---- what a reviewer sees: roles, refusals, bidi, phone, times ---------------------------------
+
+
+def test_a_refusal_keeps_the_tenant_and_its_navigation_and_logs_no_traceback(
+    client_for, members_a, tenant_a, caplog
+):
+    client = client_for(members_a[Role.VIEWER])
+    with caplog.at_level("INFO"):
+        response = client.get(url("flow_new", tenant_a))
+    page = response.content.decode()
+    assert response.status_code == 403
+    assert 'id="forbidden"' in page
+    assert 'id="nav-drafts"' in page  # the tenant's navigation is still there
+    assert f"Back to {tenant_a.name}" in page
+    assert "(viewer)" in page
+    assert not [r for r in caplog.records if r.exc_info]
+    assert [r.getMessage() for r in caplog.records if r.name == "tenants.views"] == [
+        f"Forbidden: GET {url('flow_new', tenant_a)} for {members_a[Role.VIEWER].user.email} (role viewer)"
+    ]
+
+
+def test_a_viewer_sees_the_draft_text_but_no_form_to_change_it(client_for, members_a, tenant_a):
+    draft = make_draft(tenant=tenant_a, body="Read only, please.")
+    page = client_for(members_a[Role.VIEWER]).get(url("draft", tenant_a, draft_id=draft.pk)).content.decode()
+    assert 'id="body-readonly"' in page
+    assert "Read only, please." in page
+    assert "<textarea" not in page
+    assert 'id="assign-form"' not in page
+    assert 'id="reject-form"' not in page
+
+
+def test_bidi_controls_in_user_text_are_neutralised_in_the_queue_draft_and_run_pages(
+    client_for, writer, tenant_a
+):
+    sneaky = "Approve \u202eevorppa\u202c this \u2066now\u2069\u200f"
+    draft = make_draft(tenant=tenant_a, body=sneaky)
+    with tenant_scope(tenant_a):
+        FlowRun.objects.filter(pk=draft.run_id).update(brief=sneaky)
+        Draft.objects.filter(pk=draft.pk).update(brief=sneaky)
+    client = client_for(writer)
+    pages = [
+        client.get(url("drafts", tenant_a)).content.decode(),
+        client.get(url("draft", tenant_a, draft_id=draft.pk)).content.decode(),
+        client.get(url("run", tenant_a, run_id=draft.run_id)).content.decode(),
+    ]
+    for page in pages:
+        assert not any(
+            ch in page for ch in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f"
+        )
+        assert "Approve \ufffdevorppa\ufffd this" in page
+
+
+def test_the_queue_marks_state_and_holder_columns_the_phone_layout_keeps(client_for, writer, tenant_a):
+    make_draft(tenant=tenant_a)
+    page = client_for(writer).get(url("drafts", tenant_a)).content.decode()
+    assert '<td class="col-state">' in page
+    assert '<td class="col-holder">' in page
+    assert "time datetime=" in page
+    assert "data-since" in page
+
+
+def test_a_finished_run_says_how_long_it_took_to_the_second(client_for, writer, tenant_a):
+    draft = make_draft(tenant=tenant_a)
+    now = timezone.now()
+    with tenant_scope(tenant_a):
+        FlowRun.objects.filter(pk=draft.run_id).update(
+            started_at=now - timedelta(seconds=59), finished_at=now
+        )
+    page = client_for(writer).get(url("run", tenant_a, run_id=draft.run_id)).content.decode()
+    assert '<span id="run-took">59 s</span>' in page
+    assert '<span id="run-started"><time datetime=' in page
+
+
+def test_a_viewer_who_opens_a_memory_form_is_told_their_role_instead_of_shown_it(
+    client_for, members_a, tenant_a
+):
+    path = reverse("memories:add", kwargs={"tenant_slug": tenant_a.slug})
+    page = client_for(members_a[Role.VIEWER]).get(path).content.decode()
+    assert 'id="read-only-notice"' in page
+    assert "(viewer)" in page
+    assert 'method="post"' not in page.split('id="read-only-notice"')[0].split("<main")[1]
+    editor_page = client_for(members_a[Role.EDITOR]).get(path).content.decode()
+    assert 'id="read-only-notice"' not in editor_page

@@ -21,7 +21,8 @@ def template_ab(tenant_a):
     template = make_template(tenant=tenant_a, name="default")
     with tenant_scope(tenant_a):
         version_b = services.prompt_version_create(template=template, **version_fields(change_note="B"))
-    return template, template.versions.get(number=1), version_b
+        version_a = template.versions.get(number=1)
+    return template, version_a, version_b
 
 
 def test_assignment_is_deterministic_and_close_to_the_share(tenant_a, template_ab):

@@ -33,7 +33,7 @@ def test_tenants_use_maestros_default_until_they_override_it(shared, tenant_a, t
         version = services.prompt_edit(template=shared, actor=None, **version_fields(change_note="ours"))
         assert resolve_prompt(purpose="post").version == version
     with tenant_scope(tenant_b):
-        assert resolve_prompt(purpose="post").version == shared.versions.get()
+        assert resolve_prompt(purpose="post").version == PromptVersion.objects.unscoped().get(template=shared)
 
 
 def test_editing_a_default_creates_an_override_starting_from_a_copy_of_production(shared, tenant_a):
@@ -43,9 +43,9 @@ def test_editing_a_default_creates_an_override_starting_from_a_copy_of_productio
         copy = override.versions.get(number=1)
     assert (override.tenant, override.purpose, override.name) == (tenant_a, "post", "default")
     assert version.number == 2
-    assert copy.messages == shared.versions.get().messages
-    assert copy.based_on == shared.versions.get()
-    assert shared.versions.count() == 1  # the default itself is untouched
+    assert copy.messages == PromptVersion.objects.unscoped().get(template=shared).messages
+    assert copy.based_on == PromptVersion.objects.unscoped().get(template=shared)
+    assert PromptVersion.objects.unscoped().filter(template=shared).count() == 1  # the default is untouched
 
 
 def test_an_override_without_the_label_falls_back_to_the_default(shared, tenant_a):
@@ -64,7 +64,7 @@ def test_an_override_without_the_label_falls_back_to_the_default(shared, tenant_
 
 
 def test_a_tenant_cannot_change_maestros_defaults(shared, tenant_a):
-    version = shared.versions.get()
+    version = PromptVersion.objects.unscoped().get(template=shared)
     with tenant_scope(tenant_a):
         read_only = re.escape("post/default is one of Maestro's defaults and read-only here")
         with pytest.raises(PermissionDenied, match=read_only):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from prompts.models import ChangeKind, PromptChange, PromptTemplate
+from prompts.models import ChangeKind, PromptChange, PromptTemplate, PromptVersion
 from prompts.selectors import resolve_prompt
 from prompts.tests.factories import SIMPLE_MESSAGES, make_experiment, make_template
 from tenants.context import tenant_scope
@@ -66,7 +66,7 @@ def test_an_editor_edits_a_default_prompt_then_rolls_production_back(client_for,
     assert "Sharper hook" in detail
     assert "Roll back to this" in detail
 
-    original = override.versions.get(number=1)
+    original = PromptVersion.objects.unscoped().get(template=override, number=1)
     diff = client.get(url(tenant_a, f"diff/?a={original.pk}&b={edited.pk}"), headers={"HX-Request": "true"})
     fragment = diff.content.decode()
     assert '<span class="added">+ Write as {{ author_name }}, briefly.</span>' in fragment
@@ -166,7 +166,7 @@ def test_writers_cannot_change_prompts_either(client_for, members_a, tenant_a):
 def test_maestros_defaults_cannot_be_relabelled_through_a_tenant(client_for, members_a, tenant_a):
     shared = make_template(tenant=None, name="default")
     client = client_for(members_a[Role.ADMIN])
-    version = shared.versions.get()
+    version = PromptVersion.objects.unscoped().get(template=shared)
     page = client.get(url(tenant_a, f"{shared.pk}/")).content.decode()
     assert "Move label" not in page
     assert (

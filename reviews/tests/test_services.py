@@ -176,7 +176,7 @@ def test_stats_count_first_pass_approvals_and_mean_edit_distance_per_author(tena
     assert (stats["Ana"].decided, stats["Ana"].approved, stats["Ana"].first_pass) == (3, 2, 1)
     assert stats["Ana"].first_pass_rate == pytest.approx(1 / 3)
     assert stats["Ana"].mean_edit_distance == pytest.approx(0.2)
-    assert (stats["Bo"].decided, stats["Bo"].first_pass_rate) == (1, 1.0)
+    assert (stats["Bo"].decided, stats["Bo"].first_pass_rate) == (1, 0.0)  # approved, but after an edit
 
 
 def test_stats_per_prompt_version_group_drafts_by_the_version_that_wrote_them(tenant_a):
@@ -187,7 +187,7 @@ def test_stats_per_prompt_version_group_drafts_by_the_version_that_wrote_them(te
     assert (row.label, row.decided, row.first_pass, row.mean_edit_distance) == (
         "no prompt version",
         2,
-        1,
+        0,  # approved after an edit (0.5): not a first pass
         0.5,
     )
 
@@ -235,3 +235,50 @@ def test_a_series_with_a_bad_schedule_is_refused(tenant_a):
     with tenant_scope(tenant_a), pytest.raises(ValidationError, match=re.escape(five_fields)) as caught:
         series_save(series=Series(name="Bad", author=author, brief="x", cron="every monday"))
     assert caught.value.message_dict == {"cron": [five_fields]}
+
+
+# ---- learnings are whole statements --------------------------------------------------------
+
+
+def test_learnings_from_an_edit_are_whole_sentences_never_fragments(tenant_a, members_a):
+    user = members_a[Role.WRITER].user
+    draft = make_draft(
+        tenant=tenant_a,
+        body="Our CEO cares about the bigger meeting. They need results fast. Thanks for reading.",
+    )
+    with tenant_scope(tenant_a):
+        reviews.draft_claim(draft_id=draft.pk, user=user)
+        reviews.draft_approve(
+            draft_id=draft.pk,
+            user=user,
+            body=(
+                "Our CEO cares about one thing: the renewal call. They need results fast. Thanks for reading."
+            ),
+        )
+        proposals = dict(LearningProposal.objects.filter(draft=draft).values_list("text", "kind"))
+    assert proposals == {
+        'The author writes sentences like: "Our CEO cares about one thing: the renewal call."': "key_phrase",
+        'Avoid sentences like: "Our CEO cares about the bigger meeting."': "learning",
+    }
+
+
+def test_an_unchanged_draft_teaches_nothing_and_short_sentences_are_skipped(tenant_a, members_a):
+    user = members_a[Role.WRITER].user
+    draft = make_draft(tenant=tenant_a, body="Three onboarding calls cut churn. Hi.")
+    with tenant_scope(tenant_a):
+        reviews.draft_claim(draft_id=draft.pk, user=user)
+        reviews.draft_approve(draft_id=draft.pk, user=user, body="Three onboarding calls cut churn. Hello.")
+        assert not LearningProposal.objects.filter(draft=draft).exists()
+
+
+def test_accepting_a_learning_refuses_a_fragment_and_closes_a_statement(
+    tenant_a, members_a, hashing_embeddings
+):
+    editor = members_a[Role.EDITOR].user
+    proposal = make_proposal(tenant=tenant_a)
+    with tenant_scope(tenant_a):
+        with pytest.raises(ValidationError, match="whole statement"):
+            reviews.learning_accept(proposal_id=proposal.pk, user=editor, text="cares about,")
+        reviews.learning_accept(proposal_id=proposal.pk, user=editor, text="Open with a customer's number")
+        memory = Memory.objects.get(author=proposal.author)
+    assert memory.text == "Open with a customer's number."

@@ -8,13 +8,34 @@
     return { width: Math.max(280, el.clientWidth || 600), height: 240 };
   }
 
-  function lineChart(el, title, x, series, format) {
+  // The y axis is as wide as its longest label (uPlot's fixed 50 px clipped "1200 ms" to "00 ms").
+  function axisWidth(u, values) {
+    const longest = (values || []).reduce((n, v) => Math.max(n, String(v).length), 2);
+    return 14 + longest * 7;
+  }
+
+  // From 0 to a little above the largest value; a fraction axis never goes past 100%.
+  function yRange(ceiling) {
+    return (u, min, max) => [0, ceiling ? Math.min(ceiling, max * 1.1 || ceiling) : max * 1.1];
+  }
+
+  function lineChart(el, title, x, series, format, ceiling) {
     if (!x.length) return;
+    const peak = Math.max(0, ...series.flatMap((s) => s.values.filter((v) => v != null)));
+    if (!series.length || peak === 0) {
+      // Nothing to plot: say so instead of drawing a $0-to-$100 axis.
+      el.textContent = "";
+      const note = document.createElement("p");
+      note.className = "muted chart-empty";
+      note.textContent = title + ": nothing in this range yet.";
+      el.appendChild(note);
+      return;
+    }
     const opts = {
       title: title,
       ...size(el),
-      scales: { x: { time: true } },
-      axes: [{}, { values: (u, ticks) => ticks.map(format) }],
+      scales: { x: { time: true }, y: { range: yRange(ceiling) } },
+      axes: [{}, { values: (u, ticks) => ticks.map(format), size: axisWidth }],
       series: [{}].concat(series.map((s, i) => ({
         label: s.label,
         stroke: PALETTE[i % PALETTE.length],
@@ -39,7 +60,7 @@
     }).reverse();
   }
 
-  const money = (v) => "$" + (v >= 1 ? v.toFixed(2) : v.toPrecision(2));
+  const money = (v) => "$" + (v === 0 ? "0" : v >= 1 ? v.toFixed(2) : Number(v.toPrecision(2)).toString());
   const count = (v) => (v >= 1e6 ? (v / 1e6).toFixed(1) + "M" : v >= 1e3 ? (v / 1e3).toFixed(1) + "k" : String(v));
   const ms = (v) => Math.round(v) + " ms";
   const percent = (v) => (v * 100).toFixed(1) + "%";
@@ -59,7 +80,7 @@
       "rates": (el) => lineChart(el, "Error, fallback and cache hit rates", r.x, [
         { label: "errors", values: r.error_rate }, { label: "fallbacks", values: r.fallback_rate },
         { label: "cache hits", values: r.cache_hit_rate },
-      ], percent),
+      ], percent, 1),
     };
     document.querySelectorAll("[data-chart]").forEach((el) => {
       const make = charts[el.dataset.chart];

@@ -4,3 +4,23 @@ document.addEventListener("click", (event) => {
     if (!el.contains(event.target)) el.removeAttribute("open");
   });
 });
+
+// Ages that keep counting: <time datetime="..." data-since> shows "40 s", "12 min", "3 h", "5 d"
+// (the same units as the server's `age` filter) and is refreshed every second.
+(() => {
+  const units = [[86400, "d"], [3600, "h"], [60, "min"]];
+  const format = (seconds) => {
+    for (const [size, unit] of units) if (seconds >= size) return `${Math.floor(seconds / size)} ${unit}`;
+    return `${seconds} s`;
+  };
+  const refresh = () => {
+    const now = Date.now();
+    document.querySelectorAll("time[data-since]").forEach((el) => {
+      const then = Date.parse(el.getAttribute("datetime"));
+      if (!Number.isNaN(then)) el.textContent = format(Math.max(0, Math.floor((now - then) / 1000)));
+    });
+  };
+  document.addEventListener("DOMContentLoaded", refresh);
+  document.addEventListener("htmx:afterSwap", refresh);
+  setInterval(refresh, 1000);
+})();
