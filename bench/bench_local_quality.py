@@ -371,7 +371,9 @@ RUNAWAY = (
     "Post: (key_phrase) We call every new customer in week one because the first week decides who stays. "
     "It is not a sales call. We ask what they hoped to fix and what would make them leave. "
     "Most of them tell us. <start_of_image>Then we fix the first thing they named, the same week. "
-    + "The customers we call stay longer than the ones we do not call. " * 10
+    + " ".join(
+        f"Customer number {n} told us what would make them leave, and we fixed it." for n in range(1, 31)
+    )
     + "\n\nPost:\nWe call every new customer in week one. Post: (case) We call"
     + " every new customer again" * 40
 )

@@ -94,3 +94,13 @@ def sanitise_value(value: object) -> object:
     if isinstance(value, list):
         return [sanitise_value(v) for v in value]
     return value
+
+
+def sanitise_keys(value: object) -> object:
+    """`value` with every dictionary key sanitised (values untouched). For keys a schema cannot
+    constrain (OpenAPI 3.0 has no rule for property names): cleaned rather than refused."""
+    if isinstance(value, dict):
+        return {(sanitise(k) if isinstance(k, str) else k): sanitise_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [sanitise_keys(v) for v in value]
+    return value

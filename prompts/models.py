@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from tenants.scoping import TenantOrSharedManager, TenantOrSharedModel, TenantOwnedModel, TenantQuerySet
+from tenants.scoping import TenantOrSharedManager, TenantOrSharedModel, TenantOwnedModel
 
 PRODUCTION = "production"
 
@@ -72,9 +72,7 @@ class PromptTemplate(TenantOrSharedModel):
         return f"{self.purpose}/{self.name}"
 
 
-class ImmutableQuerySet(TenantQuerySet):
-    """Fails closed like every tenant queryset, and refuses updates: versions never change."""
-
+class ImmutableQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise ImmutableRowError(f"{self.model.__name__} rows never change once saved.")
 

@@ -58,14 +58,24 @@ def test_a_memory_with_unstorable_text_is_refused_with_the_field_and_nothing_is_
         assert not Memory.objects.exists()
 
 
-def test_unstorable_text_inside_a_json_field_is_refused_naming_where(api_for, tenant_a):
+def test_unstorable_text_inside_a_free_form_field_is_refused_naming_where(api_for, tenant_a):
+    raw = (
+        '{"purpose": "post", "messages": [{"role": "user", "content": "Hi"}],'
+        ' "variables": [{"name": "x\\u0000"}]}'
+    )
+    response = _post_raw(api_for(tenant_a), "/api/v1/prompts", raw)
+    assert response.status_code == 400
+    error = rest_error(response)
+    assert (error["code"], error["details"]) == ("invalid_text", {"field": "variables[0].name"})
+    assert error["message"] == "variables[0].name contains a NUL character (U+0000)."
+
+
+def test_a_key_of_a_free_form_object_is_cleaned_not_refused(api_for, tenant_a):
     author = make_author(tenant=tenant_a)
     raw = '{"tone": "Warm", "formatting": {"emoji\\u0000": "never"}}'
     response = _post_raw(api_for(tenant_a), f"/api/v1/authors/{author.pk}/style-profiles", raw)
-    assert response.status_code == 400
-    error = rest_error(response)
-    assert (error["code"], error["details"]) == ("invalid_text", {"field": "formatting.(key)"})
-    assert error["message"] == "formatting.(key) contains a NUL character (U+0000)."
+    assert response.status_code == 201, response.content
+    assert response.json()["formatting"] == {"emoji": "never"}
 
 
 def test_a_value_of_another_json_type_than_the_schema_states_is_refused(api_for, tenant_a):

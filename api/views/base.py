@@ -22,6 +22,7 @@ from api.pagination import Cursor
 from api.permissions import HasScope
 from api.throttling import ApiKeyRateThrottle
 from api.validation import check_value, json_type_errors
+from common.text import sanitise_keys
 from tenants.context import tenant_scope
 
 
@@ -87,5 +88,7 @@ def body_of(serializer_class, request) -> dict:
     if type_errors:
         raise exceptions.ValidationError(type_errors)
     serializer.is_valid(raise_exception=True)
-    check_value(dict(serializer.validated_data))
-    return dict(serializer.validated_data)
+    # Keys of free-form objects are cleaned (the schema cannot state a rule for them); values refused.
+    validated = sanitise_keys(dict(serializer.validated_data))
+    check_value(validated)
+    return validated  # type: ignore[return-value]  # a dict in, a dict out

@@ -30,12 +30,22 @@ PASS = json.dumps({"passes": True, "score": 8, "issues": [], "suggestions": []})
 SAMPLE = (
     "Last week a customer told me our onboarding felt like homework. She was right. We cut it to three steps."
 )
-SENTENCE = "We call every new customer in their first week because it keeps them."  # 13 words
+
+
+def sentences(count: int, start: int = 1) -> str:
+    """Distinct sentences of 13 words each (a sentence said twice would be dropped as a loop)."""
+    return " ".join(
+        f"We called customer number {n} in their first week and it kept them."
+        for n in range(start, start + count)
+    )
+
+
+DRAFT = sentences(4)  # 52 words, within the card's 40-80
 RUNAWAY = (
     "Post: (key_phrase) "
-    + " ".join([SENTENCE] * 12)
+    + sentences(8)  # 104 words: over the card's 80
     + "<start_of_image>\n\nPost:\n"
-    + " ".join([SENTENCE] * 30)
+    + sentences(30, start=9)
     + " and then the model kept going without ever"
 )
 
@@ -92,7 +102,7 @@ def test_a_runaway_answer_from_a_base_model_becomes_a_draft_within_the_cards_len
     assert run.status == RunStatus.SUCCEEDED, run.attention or run.error
     body = _draft(tenant_a, run).body
     assert 40 <= len(body.split()) <= 80  # the card says 40-80 words; the model wrote hundreds
-    assert body.endswith("keeps them.")  # whole sentences only
+    assert body.endswith("kept them.")  # whole sentences only
     assert "Post" not in body
     assert "(key_phrase)" not in body
     assert "<start_of_image>" not in body
@@ -114,7 +124,7 @@ def test_a_runaway_answer_from_a_base_model_becomes_a_draft_within_the_cards_len
 def test_a_broken_verdict_is_repaired_by_a_second_constrained_call(
     tenant_a, setup, fake_provider, celery_worker_process
 ):
-    fake_provider.set_behaviour(Behaviour(text=" ".join([SENTENCE] * 4)), model="fake-standard")
+    fake_provider.set_behaviour(Behaviour(text=DRAFT), model="fake-standard")
     fake_provider.enqueue(Behaviour(text='{"passes": tru'), Behaviour(text=PASS), model="fake-small")
     celery_worker_process()
     run = _finished(tenant_a, _start(tenant_a, setup))
@@ -132,7 +142,7 @@ def test_a_broken_verdict_is_repaired_by_a_second_constrained_call(
 def test_a_verdict_that_stays_unusable_makes_the_run_need_attention_with_the_reason_shown(
     tenant_a, setup, fake_provider, celery_worker_process, client_for, members_a
 ):
-    fake_provider.set_behaviour(Behaviour(text=" ".join([SENTENCE] * 4)), model="fake-standard")
+    fake_provider.set_behaviour(Behaviour(text=DRAFT), model="fake-standard")
     fake_provider.set_behaviour(Behaviour(text="Looks great to me, ship it!"), model="fake-small")
     celery_worker_process()
     run = _finished(tenant_a, _start(tenant_a, setup))
@@ -174,7 +184,7 @@ def test_a_draft_in_another_language_than_the_authors_needs_attention(
 ):
     with tenant_scope(tenant_a):
         Author.objects.filter(pk=setup.pk).update(language="pt-BR")
-    fake_provider.set_behaviour(Behaviour(text=" ".join([SENTENCE] * 4)), model="fake-standard")
+    fake_provider.set_behaviour(Behaviour(text=DRAFT), model="fake-standard")
     fake_provider.set_behaviour(Behaviour(text=PASS), model="fake-small")
     celery_worker_process()
     with tenant_scope(tenant_a):
@@ -194,9 +204,7 @@ def test_concurrent_flows_queue_for_the_models_slots_and_all_succeed(
         LLMModel.objects.filter(alias__in=["standard-a", "small-a"]).update(max_concurrency=1)
     for model in ("fake-standard", "fake-small"):
         fake_provider.set_slots(1, model=model)
-    fake_provider.set_behaviour(
-        Behaviour(text=" ".join([SENTENCE] * 4), tokens_per_second=26), model="fake-standard"
-    )
+    fake_provider.set_behaviour(Behaviour(text=DRAFT, tokens_per_second=26), model="fake-standard")
     fake_provider.set_behaviour(Behaviour(text=PASS, tokens_per_second=4), model="fake-small")
     celery_worker_process(concurrency=8)
     runs = [_start(tenant_a, setup, brief=f"Lesson {n} from our onboarding calls") for n in range(5)]

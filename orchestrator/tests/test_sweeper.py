@@ -122,6 +122,7 @@ def test_a_run_whose_worker_is_killed_mid_call_resumes_in_seconds_and_both_calls
     killed_at = time.monotonic()
     _sweep_until(lambda: _run(tenant_a, run.pk).takeovers == 1)
     taken_over_after = time.monotonic() - killed_at
+    print(f"\nrun taken over {taken_over_after:.1f} s after its worker was killed")
     # Stale after 1.5 s without a beat, swept every 0.5 s here (production: 30 s and 15 s); the broker
     # alone would have waited for its visibility timeout (an hour in this test, 720 s in production).
     assert taken_over_after < 5
@@ -306,6 +307,7 @@ def test_redis_down_answers_503_at_once_keeps_the_run_and_it_runs_when_redis_is_
         "/api/v1/generations", {**body, "brief": "During the outage"}, format="json", **headers
     )
     elapsed = time.monotonic() - started
+    print(f"\nPOST /api/v1/generations with Redis down: {during.status_code} in {elapsed:.2f} s")
     assert during.status_code == 503
     assert elapsed < 3  # was an HTML 500 after 19 s
     error = during.json()["error"]
