@@ -51,8 +51,14 @@ def run(*, base_url: str, headers: dict[str, str], max_examples: int) -> tuple[l
     )
     failures: list[str] = []
     scenarios: dict[str, int] = {}
+    started: dict[str, float] = {}
     for event in from_schema(schema).execute():
-        if isinstance(event, events.ScenarioFinished):
+        if isinstance(event, events.PhaseStarted):
+            started[str(event.phase.name)] = event.timestamp
+        elif isinstance(event, events.PhaseFinished) and str(event.phase.name) in started:
+            seconds = event.timestamp - started[str(event.phase.name)]
+            print(f"schemathesis phase {event.phase.name}: {seconds:.1f} s")
+        elif isinstance(event, events.ScenarioFinished):
             scenarios[str(event.phase)] = scenarios.get(str(event.phase), 0) + 1
             failures += _failures_of(event)
         elif isinstance(event, events.NonFatalError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from rest_framework.test import APIClient
@@ -197,10 +198,20 @@ def test_a_cursor_from_another_tenant_pages_only_through_your_own_rows(api_for, 
         make_run(tenant=tenant_a)
     own = make_run(tenant=tenant_b)
     first = api_for(tenant_a).get("/api/v1/generations", {"page_size": 1}).json()
-    cursor = first["next"].split("cursor=", 1)[1]
-    response = api_for(tenant_b).get(f"/api/v1/generations?cursor={cursor}&page_size=5")
+    cursor = parse_qs(urlsplit(first["next"]).query)["cursor"][0]
+    response = api_for(tenant_b).get("/api/v1/generations", {"cursor": cursor, "page_size": 5})
     assert response.status_code == 200
     assert {run["id"] for run in response.json()["results"]} <= {own.pk}
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["page_size=ten", "page_size=1&page_size=2", "status=", "status=queued&status=failed", "author="],
+)
+def test_query_parameters_are_read_strictly(api_for, tenant_a, query):
+    response = api_for(tenant_a).get(f"/api/v1/generations?{query}")
+    assert response.status_code == 400
+    assert rest_error(response)["code"] == "validation_error"
 
 
 # ---- methods ---------------------------------------------------------------------------------------------
