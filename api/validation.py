@@ -26,9 +26,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import sync_and_async_middleware
 from rest_framework import serializers
 from rest_framework.exceptions import APIException, ParseError
+from rest_framework.fields import _UnvalidatedField  # DRF's child of a DictField/ListField of anything
 from rest_framework.parsers import JSONParser
 
-from common.text import MAX_DEPTH, find_problem, too_deep
+from common.text import MAX_DEPTH, find_problem, sanitise_value, too_deep
 
 API_PREFIXES = ("/api/v1/", "/v1/")
 DEFAULT_MAX_BODY_BYTES = 2_621_440  # Django's DATA_UPLOAD_MAX_MEMORY_SIZE default (2.5 MiB)
@@ -126,6 +127,36 @@ def json_type_errors(field: serializers.Field, value: Any) -> Any:
         }
         return errors or None
     return None
+
+
+def _free_form(field: serializers.Field) -> bool:
+    """A field whose content the schema leaves open (any JSON): no rule for its text can be stated."""
+    if isinstance(field, serializers.JSONField):
+        return True
+    child = getattr(field, "child", None)
+    if isinstance(field, serializers.DictField | serializers.ListField) and child is not None:
+        return isinstance(child, _UnvalidatedField) or _free_form(child)
+    return False
+
+
+def clean_free_form(serializer: serializers.Serializer, data: Any) -> Any:
+    """`data` with the text inside free-form fields made storable (common/text.py); every field with a
+    stated type keeps its text as sent, for DRF and `check_value` to refuse."""
+    if not isinstance(data, dict):
+        return data
+    cleaned = dict(data)
+    for name, field in serializer.fields.items():
+        if name not in cleaned or field.read_only:
+            continue
+        if _free_form(field):
+            cleaned[name] = sanitise_value(cleaned[name])
+        elif isinstance(field, serializers.Serializer):
+            cleaned[name] = clean_free_form(field, cleaned[name])
+        elif isinstance(field, serializers.ListSerializer) and isinstance(cleaned[name], list):
+            child = field.child
+            if isinstance(child, serializers.Serializer):
+                cleaned[name] = [clean_free_form(child, item) for item in cleaned[name]]
+    return cleaned
 
 
 _JSON_NAMES = {

@@ -558,7 +558,9 @@ class Call:
                 yield event
             return
         slot = await slots.acquire(
-            _model_key(model), limit=model.max_concurrency, timeout=self.config.slot_wait_seconds
+            _model_key(model),
+            limit=model.max_concurrency,
+            timeout=min(self.config.slot_wait_seconds, max(0.0, self._time_left())),  # the wait counts too
         )
         try:
             async for event in self._attempt_in_slot(model, queued_s=slot.waited_seconds):

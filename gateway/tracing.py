@@ -27,9 +27,10 @@ from common.text import sanitise
 from gateway.budgets import BudgetLedger
 from gateway.budgets.windows import spent_in_window
 from gateway.limits.errors import UnknownReservation
-from gateway.models import Trace, TraceStatus
+from gateway.models import LLMModel, Trace, TraceStatus
 from gateway.redaction import redact
 from gateway.runtime import GatewayConfig
+from tenants.models import Tenant, User
 
 if TYPE_CHECKING:
     from gateway.core import Call
@@ -202,6 +203,13 @@ def _insert_lost(trace: Trace, started_at: float) -> bool:
     traces = Trace.objects.unscoped()
     if traces.filter(pk=trace.pk).exists():
         return False  # the call did end and was traced; only its journal entry was left behind
+    if not Tenant.objects.filter(pk=trace.tenant_id).exists():
+        return False  # the tenant is gone, and its traces with it
+    # The model or the user may have been deleted since: the trace keeps the alias, not the link.
+    if trace.model_id is not None and not LLMModel.objects.unscoped().filter(pk=trace.model_id).exists():
+        trace.model_id = None
+    if trace.user_id is not None and not User.objects.filter(pk=trace.user_id).exists():
+        trace.user_id = None
     traces.bulk_create([trace], ignore_conflicts=True)
     traces.filter(pk=trace.pk).update(created_at=datetime.fromtimestamp(started_at, tz=UTC))
     return True
@@ -216,7 +224,13 @@ async def _reconcile(now: float, prefix: str) -> int:
         written = 0
         for entry in await journal.overdue(now - grace):
             trace = lost_trace(entry, now=now)
-            if await sync_to_async(_insert_lost)(trace, float(entry.get("started_at", now))):
+            try:
+                inserted = await sync_to_async(_insert_lost)(trace, float(entry.get("started_at", now)))
+            except Exception:  # one entry that cannot be written must not hold up the others
+                logger.exception("interrupted call %s could not be traced; dropped: %s", trace.pk, entry)
+                await journal.forget(entry["call_id"])
+                continue
+            if inserted:
                 written += 1
                 logger.warning("gateway call %s was interrupted (its process died); traced", trace.pk)
                 if entry.get("reserved"):

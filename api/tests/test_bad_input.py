@@ -18,6 +18,7 @@ from gateway.tests.gateway_support import register_fake_models
 from memories.models import Memory
 from orchestrator.models import FlowRun
 from orchestrator.tests.factories import make_author, make_definition, make_run
+from prompts.models import PromptVersion
 from tenants.context import tenant_scope
 from testing.fake_server import Behaviour
 
@@ -59,16 +60,16 @@ def test_a_memory_with_unstorable_text_is_refused_with_the_field_and_nothing_is_
         assert not Memory.objects.exists()
 
 
-def test_unstorable_text_inside_a_free_form_field_is_refused_naming_where(api_for, tenant_a):
+def test_unstorable_text_inside_free_form_json_is_cleaned_and_kept(api_for, tenant_a):
     raw = (
         '{"purpose": "post", "messages": [{"role": "user", "content": "Hi"}],'
-        ' "variables": [{"name": "x\\u0000"}]}'
+        ' "variables": [{"name": "brief", "description": "x\\u0000y\\ud800"}]}'
     )
     response = _post_raw(api_for(tenant_a), "/api/v1/prompts", raw)
-    assert response.status_code == 400
-    error = rest_error(response)
-    assert (error["code"], error["details"]) == ("invalid_text", {"field": "variables[0].name"})
-    assert error["message"] == "variables[0].name contains a NUL character (U+0000)."
+    assert response.status_code == 201, response.content
+    with tenant_scope(tenant_a):
+        version = PromptVersion.objects.get(template_id=response.json()["id"])
+    assert version.variables == [{"name": "brief", "required": True, "description": "xy\ufffd"}]
 
 
 def test_a_key_of_a_free_form_object_is_cleaned_not_refused(api_for, tenant_a):
@@ -227,3 +228,13 @@ def test_a_method_the_view_does_not_have_is_405_with_or_without_a_key(api_for, t
         assert response.status_code == 405, response.content
         assert rest_error(response)["code"] == "method_not_allowed"
         assert method.upper() not in response["Allow"]
+
+
+@pytest.mark.parametrize(
+    ("path", "shape"), [("/api/v1/no-such-thing", "rest"), ("/v1/no-such-thing", "openai")]
+)
+def test_an_unknown_url_under_the_apis_is_a_json_404(path, shape):
+    response = APIClient().get(path)
+    assert (response.status_code, response["Content-Type"]) == (404, "application/json")
+    error = rest_error(response) if shape == "rest" else openai_error(response)
+    assert error["code"] == "not_found"

@@ -21,7 +21,7 @@ from api.authentication import ApiKeyAuthentication, Principal, SessionTenantAut
 from api.pagination import Cursor
 from api.permissions import HasScope
 from api.throttling import ApiKeyRateThrottle
-from api.validation import check_value, json_type_errors
+from api.validation import check_value, clean_free_form, json_type_errors
 from common.text import sanitise_keys
 from tenants.context import tenant_scope
 
@@ -83,12 +83,12 @@ def body_of(serializer_class, request) -> dict:
     """The validated body: the JSON types the schema states (no "5" for 5, no 0 for "0"), and text
     that can be stored and sent (api/validation.py): what the view goes on with is checked once."""
     data = request.data
-    serializer = serializer_class(data=data)
-    type_errors = json_type_errors(serializer, data)
+    type_errors = json_type_errors(serializer_class(), data)
     if type_errors:
         raise exceptions.ValidationError(type_errors)
+    # Free-form JSON (no type the schema could state a rule for) is cleaned; typed text is refused.
+    serializer = serializer_class(data=clean_free_form(serializer_class(), data))
     serializer.is_valid(raise_exception=True)
-    # Keys of free-form objects are cleaned (the schema cannot state a rule for them); values refused.
-    validated = sanitise_keys(dict(serializer.validated_data))
+    validated = sanitise_keys(dict(serializer.validated_data))  # keys of free-form objects, likewise
     check_value(validated)
     return validated  # type: ignore[return-value]  # a dict in, a dict out

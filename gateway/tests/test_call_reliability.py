@@ -9,6 +9,7 @@ import asyncio
 import re
 import socket
 import time
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -255,6 +256,23 @@ def test_a_call_whose_process_died_is_traced_as_interrupted_and_charged(tenant_a
     usage = run_with_runtime(spent, config)
     assert (usage[0].spent_micros, usage[0].reserved_micros) == (input_cost, 0)
     assert budget.pk
+
+
+def test_an_entry_left_by_a_deleted_tenant_or_model_never_holds_up_the_others(tenant_a, models_a):
+    config = fast_config()
+    gone_model = {"call_id": str(uuid.uuid4()), "tenant_id": tenant_a.pk, "model_id": 999_999, "attempts": []}
+    gone_tenant = {"call_id": str(uuid.uuid4()), "tenant_id": 999_999, "model_id": None, "attempts": []}
+
+    async def leave_entries(runtime):
+        journal = CallJournal(runtime.redis, config.key_prefix)
+        for entry in (gone_tenant, gone_model):
+            await journal.record(entry["call_id"], entry, deadline=time.time() - 100)
+
+    run_with_runtime(leave_entries, config)
+    assert reconcile_lost_calls(prefix=config.key_prefix) == 1  # the one whose tenant still exists
+    trace = _trace(tenant_a, gone_model["call_id"])
+    assert (trace.error_code, trace.model_id) == ("interrupted", None)
+    assert reconcile_lost_calls(prefix=config.key_prefix) == 0  # both entries are gone from the journal
 
 
 # ---- tenants' provider URLs ------------------------------------------------------------------------

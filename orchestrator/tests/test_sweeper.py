@@ -268,11 +268,11 @@ def own_redis(settings, monkeypatch):
     """Maestro (this process and its workers) on a Redis of the test's own, database 15 as in tests."""
     redis = OwnRedis().start()
     url = redis.url.rsplit("/", 1)[0] + "/15"
-    monkeypatch.setenv("REDIS_URL", redis.url)  # workers: config/settings/test.py picks database 15
-    publisher = events._client()  # this thread's progress publisher (on the suite's Redis), put back after
-    settings.REDIS_URL = settings.CELERY_BROKER_URL = settings.CELERY_RESULT_BACKEND = url
     app = current_app._get_current_object()
-    previous = app.conf.broker_url
+    previous = settings.CELERY_BROKER_URL  # read before anything is pointed elsewhere
+    publisher = events._client()  # this thread's progress publisher (on the suite's Redis), put back after
+    monkeypatch.setenv("REDIS_URL", redis.url)  # workers: config/settings/test.py picks database 15
+    settings.REDIS_URL = settings.CELERY_BROKER_URL = settings.CELERY_RESULT_BACKEND = url
     _point_celery_at(app, url)
     events._local.client = None
     yield redis

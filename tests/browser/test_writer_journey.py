@@ -28,6 +28,11 @@ from tests.browser.support import log_in
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 PASS = json.dumps({"passes": True, "score": 8, "issues": [], "suggestions": []})
+DRAFT = (  # 40 words
+    "We call every new customer in week one, every time. The call takes twenty minutes and has no"
+    " agenda. Customers tell us what confused them before they tell anyone else. Half of last year's"
+    " product fixes started on those calls."
+)
 EDITED = "Three onboarding calls in week one cut our churn by 20%. What does your first week look like?"
 WORDS_IN_LIVE_TEXT = """() => {
   const text = document.getElementById("live-text");
@@ -74,8 +79,9 @@ def words_in_live_text(page: Page) -> int:
 def test_a_writer_watches_a_flow_live_then_edits_and_approves_while_another_cannot_claim(
     new_context, tenant_a, post_flow, fake_provider, worker, unseen_run_ids
 ):
-    # The draft streams 40 words at 20 per second: slow enough to be seen arriving.
-    fake_provider.enqueue(Behaviour(output_tokens=40, tokens_per_second=20), model="fake-standard")
+    # The draft streams 40 words at 20 per second: slow enough to be seen arriving. It ends a sentence,
+    # so the flow's own checks (orchestrator/flows/finishing.py) pass it to review as it is.
+    fake_provider.enqueue(Behaviour(text=DRAFT, tokens_per_second=20), model="fake-standard")
     fake_provider.set_behaviour(Behaviour(text=PASS), model="fake-small")
     first = make_member(tenant=tenant_a, role=Role.WRITER).user
     second = make_member(tenant=tenant_a, role=Role.WRITER).user
