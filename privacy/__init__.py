@@ -1,0 +1,1 @@
+"""Retention, erasure and export of a tenant's or an author's data."""

@@ -1,0 +1,1 @@
+"""From approved to published: posting schedules, the calendar, delivery channels and post metrics."""

@@ -1,0 +1,1 @@
+"""OpenTelemetry spans and Prometheus metrics of requests, flow steps and gateway attempts."""
