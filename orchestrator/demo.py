@@ -12,7 +12,16 @@ import os
 from decimal import Decimal
 
 from authors.models import Author
-from gateway.models import Budget, BudgetPeriod, BudgetScope, LLMModel, ProviderEndpoint, TenantPolicy, Tier
+from gateway.models import (
+    Budget,
+    BudgetPeriod,
+    BudgetScope,
+    LLMModel,
+    PromptFormat,
+    ProviderEndpoint,
+    TenantPolicy,
+    Tier,
+)
 from orchestrator.flows.series import series_save
 from orchestrator.flows.services import flow_definitions_install
 from orchestrator.models import Series
@@ -20,6 +29,7 @@ from tenants.models import Tenant
 
 LOCAL_PROVIDER = "local"
 LOCAL_MODEL_ALIAS = "local-small"
+LOCAL_MODEL_SLOTS = 2  # config.local_model.PARALLEL_SLOTS, which this layer may not import
 # Running the local model costs nothing, but a demo at $0 shows no spend, no budget use and no refusal.
 # A nominal price (USD per million tokens, about a small hosted model's) makes them visible from the
 # first run; an admin changes it in the Django admin (Gateway > LLM models > local-small).
@@ -74,6 +84,10 @@ def seed_shared() -> None:
         "context_window": 8192,
         "max_output_tokens": 1024,
         "capabilities": ["streaming"],
+        # The server's slots (config/local_model.py, --parallel): further calls wait in the gateway's
+        # line, where the wait does not count against the first-token timeout.
+        "max_concurrency": LOCAL_MODEL_SLOTS,
+        "prompt_format": PromptFormat.DOCUMENT,  # Gemma 3 270M is a base model: it continues documents
     }
     # The price is set once, when the model is first registered, so an admin's change survives reseeding.
     LLMModel.objects.update_or_create(

@@ -8,10 +8,10 @@ from __future__ import annotations
 from django.db.models import Count, QuerySet
 from django.shortcuts import get_object_or_404
 
-from orchestrator.models import FlowDefinition, FlowRun, RunStatus, Series, StepRun
+from orchestrator.models import FINISHED_STATUSES, FlowDefinition, FlowRun, RunStatus, Series, StepRun
 from reviews.models import Draft, DraftState
 
-FINISHED_RUN = (RunStatus.SUCCEEDED, RunStatus.FAILED)
+FINISHED_RUN = FINISHED_STATUSES  # needs_attention too: the run is over, its draft is in the queue
 
 
 # ---- single objects (404 for missing and foreign alike) -------------------------------------------

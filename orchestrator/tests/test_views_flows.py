@@ -237,6 +237,29 @@ def test_a_finished_run_whose_stream_expired_still_says_how_it_ended(
     ]
 
 
+def test_the_stream_of_a_run_that_needs_attention_ends_with_its_final_event(
+    client_for, members_a, tenant_a, live_run
+):
+    events.publish(live_run.pk, "run", status="running")
+    events.publish(live_run.pk, "run", status="needs_attention", draft=7)
+    events.publish(live_run.pk, "delta", step="late", text="never sent")
+    frames = _frames(client_for(members_a[Role.WRITER]).get(url("run_events", tenant_a, run_id=live_run.pk)))
+    assert [f["data"]["status"] for f in frames] == ["running", "needs_attention"]
+
+
+def test_a_run_that_needs_attention_is_shown_finished_with_its_reasons(
+    client_for, members_a, tenant_a, live_run
+):
+    with tenant_scope(tenant_a):
+        FlowRun.objects.filter(pk=live_run.pk).update(
+            status=RunStatus.NEEDS_ATTENTION, attention=[{"step": "critique", "reason": "no usable verdict"}]
+        )
+    page = client_for(members_a[Role.WRITER]).get(url("run", tenant_a, run_id=live_run.pk))
+    html = page.content.decode()
+    assert "no usable verdict" in html
+    assert "data-events-url" not in html  # finished: the page does not wait for more events
+
+
 def test_the_event_stream_of_another_tenants_run_is_404(client_for, members_a, tenant_a, tenant_b):
     foreign = make_run(tenant=tenant_b)
     response = client_for(members_a[Role.ADMIN]).get(url("run_events", tenant_a, run_id=foreign.pk))
@@ -246,6 +269,7 @@ def test_the_event_stream_of_another_tenants_run_is_404(client_for, members_a, t
 def test_the_demo_local_model_has_a_nominal_price_that_reseeding_keeps_as_the_admin_set_it():
     from decimal import Decimal
 
+    from config import local_model
     from gateway.models import LLMModel
     from orchestrator import demo
     from tenants.context import cross_tenant_access
@@ -254,6 +278,8 @@ def test_the_demo_local_model_has_a_nominal_price_that_reseeding_keeps_as_the_ad
         demo.seed_shared()
         model = LLMModel.objects.get(tenant=None, alias=demo.LOCAL_MODEL_ALIAS)
         assert (model.input_price_per_mtok, model.output_price_per_mtok) == (Decimal("0.50"), Decimal("1.50"))
+        # As many calls at once as the server has slots; prompts shaped for a base model.
+        assert (model.max_concurrency, model.prompt_format) == (local_model.PARALLEL_SLOTS, "document")
         LLMModel.objects.filter(pk=model.pk).update(output_price_per_mtok=Decimal("9.00"))
         demo.seed_shared()
         model.refresh_from_db()

@@ -47,7 +47,7 @@
     source.addEventListener("run", (event) => {
       const run = data(event);
       if (status) status.textContent = run.status;
-      if (run.status === "succeeded" || run.status === "failed") {
+      if (run.status === "succeeded" || run.status === "failed" || run.status === "needs_attention") {
         source.close();
         htmx.ajax("GET", runUrl, { target: "#run-live", swap: "outerHTML" });
       }
