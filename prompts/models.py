@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from tenants.scoping import TenantOrSharedManager, TenantOrSharedModel, TenantOwnedModel
+from tenants.scoping import TenantOrSharedManager, TenantOrSharedModel, TenantOwnedModel, TenantQuerySet
 
 PRODUCTION = "production"
 
@@ -72,7 +72,7 @@ class PromptTemplate(TenantOrSharedModel):
         return f"{self.purpose}/{self.name}"
 
 
-class ImmutableQuerySet(models.QuerySet):
+class ImmutableQuerySet(TenantQuerySet):
     def update(self, **kwargs):
         raise ImmutableRowError(f"{self.model.__name__} rows never change once saved.")
 

@@ -19,11 +19,19 @@ from gateway.tests.router_support import make_router_artefact
 from memories.tests.factories import make_memory
 from orchestrator.tests import factories as flow_factories
 from prompts.tests import factories as prompt_factories
+from tenants.context import tenant_scope
 from tenants.middleware import TENANT_KWARG
 from tenants.roles import Role
 from tenants.tests.factories import make_member
 
 pytestmark = pytest.mark.django_db
+
+
+def _first_version_id(tenant) -> int:
+    template = prompt_factories.make_template(tenant=tenant)
+    with tenant_scope(tenant):  # versions are tenant-owned: read in scope, like every other row
+        return template.versions.get().pk
+
 
 # kwarg name -> function(tenant) returning the id of a fresh object owned by that tenant.
 OBJECT_FACTORIES: dict[str, Callable] = {
@@ -33,7 +41,7 @@ OBJECT_FACTORIES: dict[str, Callable] = {
     "profile_version": lambda tenant: author_factories.make_style_profile(tenant=tenant).version,
     "memory_id": lambda tenant: make_memory(tenant=tenant).pk,
     "prompt_id": lambda tenant: prompt_factories.make_template(tenant=tenant).pk,
-    "prompt_version_id": lambda tenant: prompt_factories.make_template(tenant=tenant).versions.get().pk,
+    "prompt_version_id": lambda tenant: _first_version_id(tenant),
     "prompt_experiment_id": lambda tenant: prompt_factories.make_experiment(tenant=tenant).pk,
     "budget_id": lambda tenant: console_factories.make_budget(tenant=tenant).pk,
     "provider_id": lambda tenant: console_factories.make_provider(tenant=tenant).pk,

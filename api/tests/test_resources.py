@@ -168,7 +168,9 @@ def test_prompts_of_another_tenant_are_404(api_for, tenant_a, tenant_b):
     assert (
         api.post(f"/api/v1/prompts/{theirs.pk}/versions", version_fields(), format="json").status_code == 404
     )
-    assert api.get(f"/api/v1/prompt-versions/{theirs.versions.get().pk}").status_code == 404
+    with tenant_scope(tenant_b):
+        version = theirs.versions.get()
+    assert api.get(f"/api/v1/prompt-versions/{version.pk}").status_code == 404
 
 
 # ---- flows and generations ---------------------------------------------------------------------------

@@ -103,8 +103,11 @@ def test_a_call_stops_at_its_deadline_with_every_model_hung(tenant_a, models_a, 
     trace = _trace(tenant_a, caught.value.call_id)
     assert trace.error_code == "deadline_exceeded"
     assert [a["status"] for a in trace.attempts] == ["timeout"]
-    # The attempt had only what was left of the call's deadline, not its own 3 s.
-    assert re.fullmatch(r"total timeout \(1\.[45]\d*s\) exceeded", trace.attempts[0]["error"])
+    # The attempt had only what was left of the call's deadline (less what the call spent before it,
+    # more under load), not its own 3 s.
+    given = re.fullmatch(r"total timeout \((\d+\.\d+)s\) exceeded", trace.attempts[0]["error"])
+    assert given, trace.attempts[0]["error"]
+    assert 0 < float(given[1]) <= 1.5
 
 
 # ---- a caller that stops listening -----------------------------------------------------------------

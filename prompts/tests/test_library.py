@@ -115,6 +115,16 @@ def test_resolving_needs_a_tenant_in_scope(shared):
         resolve_prompt(purpose="post")
 
 
+def test_versions_refuse_to_be_read_with_no_tenant_in_scope(tenant_a):
+    make_template(tenant=tenant_a)
+    with pytest.raises(TenantScopeError, match=r"^PromptVersion is tenant-owned"):
+        list(PromptVersion.objects.all())
+    with pytest.raises(TenantScopeError, match=r"^PromptVersion is tenant-owned"):
+        PromptVersion.objects.count()
+    with tenant_scope(tenant_a):
+        assert PromptVersion.objects.count() == 1
+
+
 def test_shipped_defaults_install_once_and_render_with_their_declared_variables(tenant_a):
     with cross_tenant_access("test: install defaults"):
         created = services.prompt_defaults_install()
