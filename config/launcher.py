@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from config import embedded, local_model
 from config.workers import worker_command
+from telemetry import multiproc
 
 PYTHON = sys.executable
 BUILD_LOG = embedded.DATA_DIR / "logs" / "local-model-build.log"
@@ -117,7 +119,8 @@ def _local_model_banner(server: local_model.LocalModelServer | None) -> str:
 def _wait_for_a_death(children: list[Child]) -> list[str]:
     """Block until an essential child exits and return the names of those that did.
 
-    An optional child that exits is reported once and Maestro keeps running without it.
+    An optional child that fails is reported once and Maestro keeps running without it; one that
+    finishes its job (exit 0) is not reported.
     """
     reported: set[str] = set()
     while True:
@@ -127,6 +130,8 @@ def _wait_for_a_death(children: list[Child]) -> list[str]:
         for child in exited:
             if child.name not in reported:
                 reported.add(child.name)
+                if child.started_process.returncode == 0:
+                    continue  # done its job (the local model's build): nothing to warn about
                 print(
                     f"WARNING: {child.name} stopped (status {child.started_process.returncode}); "
                     "Maestro keeps running without it.",
@@ -153,17 +158,6 @@ def _take_terminal() -> Callable[[], None]:
 
             return give_back
     return lambda: None
-
-
-def _embedded_we_start() -> dict[str, Path]:
-    """The embedded servers this launcher is about to start (not ones already running): stopped at exit."""
-    started: dict[str, Path] = {}
-    if not os.environ.get("DATABASE_URL") and not (embedded.DATA_DIR / "pg" / "postmaster.pid").exists():
-        started["postgres"] = embedded.DATA_DIR / "pg"
-    redis_pid = embedded.DATA_DIR / "redis" / "redis.pid"
-    if not (os.environ.get("REDIS_URL") or os.environ.get("CELERY_BROKER_URL")) and not redis_pid.exists():
-        started["redis"] = redis_pid
-    return started
 
 
 def _stop_embedded(started: dict[str, Path]) -> None:
@@ -196,13 +190,14 @@ def _build_local_model_in_background(on_ready: Callable[[], object]) -> Child:
     )
 
     def watch() -> None:
-        started = time.monotonic()
+        started, reported = time.monotonic(), 0
         while process.poll() is None:
             time.sleep(1)
-            elapsed = int(time.monotonic() - started)
-            if elapsed and elapsed % 60 == 0:
-                minutes = elapsed // 60
-                print(f"Local model: still building ({minutes} min of about 15-20). {_last_line(BUILD_LOG)}")
+            minutes = int(time.monotonic() - started) // 60
+            if minutes > reported:  # once a minute, even when a busy machine stretches the sleeps
+                reported = minutes
+                progress = _last_line(BUILD_LOG)
+                print(f"Local model: still building ({minutes} min; 15-20 on an idle machine). {progress}")
         if process.returncode == 0:
             print("Local model: built; starting it.")
             on_ready()
@@ -213,9 +208,18 @@ def _build_local_model_in_background(on_ready: Callable[[], object]) -> Child:
     return Child("local model build", ["make", "local-model"], process, essential=False)
 
 
+CMAKE_PROGRESS = re.compile(r"\[\s*(\d{1,3})%\]")
+
+
 def _last_line(path: Path) -> str:
+    """Where the build is: the compiler's percentage when the log has one (pip runs verbose), else
+    the log's last line."""
     with contextlib.suppress(OSError):
         lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+        for line in reversed(lines):
+            progress = CMAKE_PROGRESS.search(line)
+            if progress:
+                return f"Compiled {progress[1]}%."
         return f"Last: {lines[-1][:100]}" if lines else ""
     return ""
 
@@ -272,11 +276,12 @@ def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     give_back_terminal = _take_terminal()
-    started_embedded = _embedded_we_start()
     children: list[Child] = []
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         services = embedded.configure_environment()
+        # One /metrics for all the children: they share Prometheus' multi-process directory.
+        multiproc.configure(embedded.DATA_DIR / "metrics")
         print(f"Database: {services['DATABASE_URL']}")
         print(f"Broker:   {services.get('REDIS_URL') or os.environ.get('CELERY_BROKER_URL')}")
         _manage("migrate", "--noinput")
@@ -314,7 +319,7 @@ def main() -> int:
         return 0
     finally:
         _stop(children)
-        _stop_embedded(started_embedded)
+        _stop_embedded(embedded.started_here())  # the ones this process started, maybe at import
         give_back_terminal()
 
 

@@ -13,6 +13,7 @@ from common.forms import WriteOnlySecretField
 from common.net import OutboundURLRefusedError, check_outbound_url
 from console import selectors
 from gateway import selectors as gateway_selectors
+from gateway.cache import policy as cache_policy
 from gateway.models import (
     Budget,
     BudgetScope,
@@ -119,17 +120,22 @@ class PolicyForm(forms.ModelForm):
             "requests_per_minute",
             "redact_prompts",
             "redact_traces",
+            "redact_names",
+            "sensitive_terms",
             "store_prompts",
             "cache_enabled",
             "cache_threshold",
             "cache_ttl_seconds",
+            "ttft_alert_seconds",
         ]
+        widgets = {"sensitive_terms": forms.Textarea(attrs={"rows": 4})}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         cast(
             forms.ModelChoiceField, self.fields["allowed_models"]
         ).queryset = gateway_selectors.selectable_models()
+        self.fields["ttft_alert_seconds"].required = False  # left empty: the threshold stays as it was
         tiers = self.instance.default_tiers or {}
         for purpose in PURPOSES:
             self.fields[f"tier_{purpose}"] = forms.ChoiceField(
@@ -137,6 +143,16 @@ class PolicyForm(forms.ModelForm):
                 required=False,
                 initial=tiers.get(purpose, ""),
                 label=purpose.replace("_", " "),
+            )
+        modes = self.instance.cache_modes or {}
+        for purpose in cache_policy.PURPOSES:
+            default = cache_policy.mode_for(purpose, None)
+            self.fields[f"cache_{purpose}"] = forms.ChoiceField(
+                choices=[(m, cache_policy.MODE_LABELS[m]) for m in cache_policy.MODES],
+                initial=cache_policy.mode_for(purpose, modes),
+                required=False,  # left out: the purpose keeps its mode
+                label=purpose.replace("_", " "),
+                help_text=f"Default: {cache_policy.MODE_LABELS[default].lower()}.",
             )
 
     SETTINGS = [
@@ -146,8 +162,13 @@ class PolicyForm(forms.ModelForm):
         "requests_per_minute",
         "cache_threshold",
         "cache_ttl_seconds",
+        "ttft_alert_seconds",
     ]
-    SWITCHES = ["redact_prompts", "redact_traces", "store_prompts", "cache_enabled"]
+    SWITCHES = ["redact_prompts", "redact_traces", "redact_names", "store_prompts", "cache_enabled"]
+
+    def clean_ttft_alert_seconds(self) -> float:
+        value = self.cleaned_data.get("ttft_alert_seconds")
+        return self.instance.ttft_alert_seconds if value is None else value
 
     def setting_fields(self):
         return [self[name] for name in self.SETTINGS]
@@ -157,6 +178,19 @@ class PolicyForm(forms.ModelForm):
 
     def tier_fields(self):
         return [self[f"tier_{purpose}"] for purpose in PURPOSES]
+
+    def cache_mode_fields(self):
+        return [self[f"cache_{purpose}"] for purpose in cache_policy.PURPOSES]
+
+    def cache_modes(self) -> dict[str, str]:
+        """The modes that differ from the defaults (a later change of a default reaches the rest)."""
+        kept = self.instance.cache_modes or {}
+        chosen = {
+            p: self.cleaned_data.get(f"cache_{p}") or cache_policy.mode_for(p, kept)
+            for p in cache_policy.PURPOSES
+        }
+        others = {p: m for p, m in kept.items() if p not in chosen}  # purposes the page does not list
+        return others | {p: m for p, m in chosen.items() if m != cache_policy.mode_for(p, None)}
 
     def default_tiers(self) -> dict[str, str]:
         return {p: self.cleaned_data[f"tier_{p}"] for p in PURPOSES if self.cleaned_data.get(f"tier_{p}")}

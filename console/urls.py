@@ -1,6 +1,6 @@
 from django.urls import path
 
-from console.views import budgets, dashboard, routing, traces, webhooks
+from console.views import audit, budgets, dashboard, privacy, routing, traces, webhooks
 
 app_name = "console"
 
@@ -23,6 +23,7 @@ urlpatterns = [
     path("models/router/<int:router_artefact_id>/restore/", routing.router_restore, name="router_restore"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("traces/", traces.traces, name="traces"),
+    path("traces/export.csv", traces.traces_csv, name="traces_csv"),
     path("traces/<uuid:trace_id>/", traces.trace_detail, name="trace"),
     path("webhooks/", webhooks.webhook_list, name="webhooks"),
     path("webhooks/<int:webhook_id>/", webhooks.webhook_detail, name="webhook"),
@@ -31,4 +32,12 @@ urlpatterns = [
     path("webhooks/<int:webhook_id>/test/", webhooks.webhook_test, name="webhook_test"),
     path("deliveries/<uuid:delivery_id>/", webhooks.delivery_detail, name="delivery"),
     path("deliveries/<uuid:delivery_id>/replay/", webhooks.delivery_replay, name="delivery_replay"),
+    path("audit/", audit.audit_log, name="audit"),
+    path("audit/export.csv", audit.audit_export, {"fmt": "csv"}, name="audit_csv"),
+    path("audit/export.json", audit.audit_export, {"fmt": "json"}, name="audit_json"),
+    path("privacy/retention/", privacy.retention, name="retention"),
+    path("privacy/retention/run/", privacy.retention_run, name="retention_run"),
+    path("privacy/erasure/", privacy.erasure, name="erasure"),
+    path("privacy/erasure/tenant/", privacy.tenant_erasure, name="tenant_erasure"),
+    path("privacy/export/", privacy.export, name="export"),
 ]

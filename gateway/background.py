@@ -13,18 +13,20 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 
 from asgiref.sync import sync_to_async
 
 from gateway.models import Trace
 
 logger = logging.getLogger("maestro.gateway")
+OnStored = Callable[[], Awaitable[None]]
 
 
 def _insert_traces(traces: list[Trace]) -> None:
-    # Each trace carries the tenant the gateway set on it; the batch may hold several tenants.
-    Trace.objects.unscoped().bulk_create(traces)
+    # Each trace carries the tenant the gateway set on it; the batch may hold several tenants. A trace
+    # already there was written from the journal by the sweeper while this process stalled: the same call.
+    Trace.objects.unscoped().bulk_create(traces, ignore_conflicts=True)
 
 
 class Background:
@@ -33,6 +35,7 @@ class Background:
         self.batch_size = batch_size
         self._tasks: set[asyncio.Task] = set()
         self._traces: list[Trace] = []
+        self._on_stored: list[OnStored] = []  # for the traces of the next batch
         self._flusher: asyncio.Task | None = None
         self._context: contextvars.Context | None = None
 
@@ -54,11 +57,16 @@ class Background:
         if not task.cancelled() and task.exception() is not None:
             logger.error("gateway bookkeeping failed", exc_info=task.exception())
 
-    async def add_trace(self, trace: Trace) -> None:
+    async def add_trace(self, trace: Trace, *, on_stored: OnStored | None = None) -> None:
+        """Store `trace` (in the next batch); `on_stored()` runs once it is in the database."""
         if self.flush_seconds <= 0:
             await sync_to_async(_insert_traces, thread_sensitive=True)([trace])
+            if on_stored is not None:
+                await on_stored()
             return
         self._traces.append(trace)
+        if on_stored is not None:
+            self._on_stored.append(on_stored)
         if len(self._traces) >= self.batch_size:
             await self.flush_traces()
         elif self._flusher is None:
@@ -71,8 +79,11 @@ class Background:
 
     async def flush_traces(self) -> None:
         batch, self._traces = self._traces, []
+        stored, self._on_stored = self._on_stored, []
         if batch:
             await sync_to_async(_insert_traces, thread_sensitive=True)(batch)
+        for callback in stored:
+            await callback()
 
     async def drain(self) -> None:
         while self._tasks:

@@ -11,6 +11,7 @@ from decimal import Decimal
 from common.money import cost_micros
 from gateway.models import Budget, LLMModel, ProviderEndpoint, RoutePreference, TenantPolicy
 from gateway.providers.base import ProviderConfig
+from gateway.redaction import DEFAULT_RULES, RedactionRules, known_names
 from gateway.router_model.store import RouterConfig, router_config
 from tenants.context import tenant_scope
 from tenants.models import Tenant
@@ -71,10 +72,11 @@ class PolicyEntry:
     max_prompt_chars: int = 60_000
     tokens_per_minute: int = 200_000
     requests_per_minute: int = 600
-    redact_prompts: bool = False
-    redact_traces: bool = False
+    redact_prompts: bool = True  # privacy by default: a tenant without a policy row is masked too
+    redact_traces: bool = True
     store_prompts: bool = True
     fallback_chains: dict[str, list[str]] = field(default_factory=dict)  # purpose -> aliases to try first
+    redaction: RedactionRules = DEFAULT_RULES  # sensitive terms, known names (docs/redaction.md)
 
 
 @dataclass(frozen=True)
@@ -131,8 +133,9 @@ def _policy() -> PolicyEntry:
     # Read here rather than through gateway.selectors, which builds on this module (budget windows).
     chains = {pref.purpose: list(pref.chain) for pref in RoutePreference.objects.all()}
     policy = TenantPolicy.objects.prefetch_related("allowed_models").first()
+    known = known_names()
     if policy is None:
-        return PolicyEntry(fallback_chains=chains)
+        return PolicyEntry(fallback_chains=chains, redaction=RedactionRules(known_names=known))
     return PolicyEntry(
         allowed_aliases=frozenset(m.alias for m in policy.allowed_models.all()),
         preference=policy.preference,
@@ -144,6 +147,12 @@ def _policy() -> PolicyEntry:
         redact_traces=policy.redact_traces,
         store_prompts=policy.store_prompts,
         fallback_chains=chains,
+        redaction=RedactionRules(
+            sensitive_terms=tuple(policy.sensitive_terms_list),
+            known_names=known,
+            detect_names=policy.redact_names,
+            detect_addresses=policy.redact_names,
+        ),
     )
 
 

@@ -33,7 +33,14 @@ from common.net import private_networks_allowed
 from common.text import text_problem
 from gateway import tracing
 from gateway.budgets import windows as budget_windows
-from gateway.cache import CacheScope, cache_lookup, cache_store, request_context_digest, request_text_for
+from gateway.cache import (
+    CacheLookup,
+    CacheScope,
+    cache_lookup,
+    cache_store,
+    request_context_digest,
+    request_text_for,
+)
 from gateway.catalog import ModelEntry, TenantCatalog, cached_catalog, load_catalog
 from gateway.limits import (
     Bucket,
@@ -43,6 +50,7 @@ from gateway.limits import (
     RequestExceedsCapacity,
     SlotsBusy,
 )
+from gateway.observability import report_call
 from gateway.providers import build_provider
 from gateway.providers.base import (
     ChatRequest,
@@ -70,6 +78,7 @@ from gateway.routing import (
 from gateway.runtime import Runtime
 from gateway.tokens import estimate_prompt_tokens, estimate_text_tokens, max_prompt_tokens
 from gateway.types import GatewayError, GatewayRequest, GatewayResponse, GatewayStreamEvent
+from telemetry.tracing import current_context
 
 logger = logging.getLogger("maestro.gateway")
 
@@ -88,6 +97,7 @@ class AttemptRecord:
     error: str = ""
     waited_s: float = 0.0
     queued_s: float = 0.0  # in line for one of the model's concurrency slots, before the call was sent
+    started_s: float = 0.0  # when it was sent, in seconds since the call began (for its span)
 
 
 class Call:
@@ -99,6 +109,8 @@ class Call:
         self.config = runtime.config
         self.stream = stream
         self.started = time.perf_counter()
+        self.started_ns = time.time_ns()  # the wall clock, for the call's span (telemetry)
+        self.span_parent = current_context()  # the span (flow step, request) this call belongs to
         self.attempts: list[AttemptRecord] = []
         self.redaction = Redaction(text="")
         self.outgoing: list[Message] = request.messages
@@ -118,7 +130,7 @@ class Call:
         self.circuits: dict = {}
         self.success_health: tuple | None = None
         self.cache_scope: CacheScope | None = None
-        self.cache_lookup = None
+        self.cache_lookup: CacheLookup | None = None
         self.cached_text: str | None = None
         self.cache_hit_alias = ""
         self.raw_answer = ""  # the provider's text before restoring redacted values: what the cache keeps
@@ -167,10 +179,13 @@ class Call:
             ),
         )
         self.cache_text = request_text_for(self.outgoing)
-        self.cache_lookup = await _db(cache_lookup)(scope=self.cache_scope, request_text=self.cache_text)
-        if not self.cache_lookup:
+        if not self.request.cache_read:  # asked for a fresh answer: not served, but kept for next time
+            self.cache_lookup = CacheLookup(reason="a fresh answer was asked for (regenerate or revision)")
             return False
+        self.cache_lookup = await _db(cache_lookup)(scope=self.cache_scope, request_text=self.cache_text)
         hit = self.cache_lookup.hit
+        if hit is None:
+            return False
         self.cached_text = restore(hit.response_text, self.redaction.mapping)
         self.usage = Usage(hit.input_tokens, hit.output_tokens)
         self.cache_hit_alias = hit.model_alias
@@ -201,12 +216,13 @@ class Call:
     def _redact_outgoing(self) -> None:
         mapping: dict[str, str] = {}
         outgoing = []
+        rules = self.catalog.policy.redaction
         for message in self.request.messages:
-            result = redact(message.content, mapping=mapping)
+            result = redact(message.content, mapping=mapping, rules=rules)
             mapping = result.mapping
             outgoing.append(Message(role=message.role, content=result.text))
         if self.outgoing_document is not None:
-            document = redact(self.outgoing_document, mapping=mapping)
+            document = redact(self.outgoing_document, mapping=mapping, rules=rules)
             mapping, self.outgoing_document = document.mapping, document.text
         self.outgoing = outgoing
         self.redaction = Redaction(text="", mapping=mapping)
@@ -364,6 +380,7 @@ class Call:
             )
         except BudgetExceeded as exc:
             self.reservation_id = None
+            await self._record_exhausted(exc)
             raise GatewayError(
                 "budget_exceeded",
                 f"The {exc.window_label} is used up ({micros_to_units(exc.spent_micros):.4f} of "
@@ -376,6 +393,12 @@ class Call:
             decision.reasons.append(
                 f"budget nearly used up: output limited to what {grant.granted_micros} micros buy"
             )
+
+    async def _record_exhausted(self, exc: BudgetExceeded) -> None:
+        """The refusal is the budget's "exhausted" alert (once per period; never raises)."""
+        active = next((w for w in self.windows if w.window.key == exc.window_key), None)
+        if active is not None:
+            await _db(budget_windows.record_exhausted)(self.request.tenant, active, exc.spent_micros)
 
     def _routed(self) -> RoutingDecision:
         """The router's decision: everything that reads it runs after `_route`."""
@@ -524,6 +547,7 @@ class Call:
             stream=self.stream,
             tokens_per_second=getattr(snapshot, "tokens_per_second_ewma", None),
             ttft_s=getattr(snapshot, "ttft_ewma_s", None),
+            shared_by=model.max_concurrency,  # its slots share one server's compute
         )
         left = max(0.001, self._time_left())
         if timeouts.total <= left:
@@ -548,6 +572,21 @@ class Call:
         overdue_at = time.time() + self._time_left()
         await self.journal.record(str(self.request.call_id), entry, deadline=overdue_at)
         self.journaled = True
+
+    async def _journal_answer(self) -> None:
+        """Put the call's trace in its journal entry before the caller has the answer: if this process
+        dies before the bookkeeping stored it, the sweeper writes that trace and settles its cost."""
+        entry = tracing.answered_entry(
+            tracing.build_trace(self, None),
+            reserved=self.reservation_id is not None,
+            started_at=time.time() - (time.perf_counter() - self.started),
+        )
+        # Overdue once the trace should have been stored; the sweeper's grace comes on top.
+        overdue_at = time.time() + self.config.trace_flush_seconds
+        try:
+            await self.journal.record(str(self.request.call_id), entry, deadline=overdue_at)
+        except Exception:  # the answer still goes out; a crash now would be traced as interrupted
+            logger.warning("could not journal the answer of call %s", self.request.call_id, exc_info=True)
 
     async def _one_attempt(self, model: ModelEntry) -> AsyncIterator[GatewayStreamEvent]:
         """One call to `model`, holding one of its concurrency slots when it has a limit. The wait in
@@ -589,6 +628,7 @@ class Call:
         self.attempts.append(record)
         await self._journal(model)
         started = time.perf_counter()
+        record.started_s = round(started - self.started, 3)
         self.live, self.live_text = (record, model, started), ""
         restorer = _Restorer(self.redaction.mapping)
         partial = ""
@@ -623,6 +663,7 @@ class Call:
             yield GatewayStreamEvent(kind="delta", text=tail)
         self.raw_answer = partial
         await self._attempt_succeeded(model, record, started, usage, partial)
+        await self._journal_answer()
         yield GatewayStreamEvent(kind="done", response=self.response())
 
     async def _provider_events(self, provider, chat: ChatRequest, timeouts) -> AsyncIterator[StreamEvent]:
@@ -707,6 +748,8 @@ class Call:
         if error is not None:
             self._abandon_live()  # the caller left (or the call failed) with an attempt under way
         trace = tracing.build_trace(self, error)
+        looked_up = self.cache_lookup is not None
+        report_call(trace, started_ns=self.started_ns, cache_looked_up=looked_up, parent=self.span_parent)
         self.runtime.background.spawn(self._bookkeeping(trace))
 
     async def _bookkeeping(self, trace) -> None:
@@ -721,12 +764,14 @@ class Call:
                 )
                 await self.runtime.breaker.record_success(key)
         finally:
-            await self.runtime.background.add_trace(trace)
-            if self.journaled:
-                try:
-                    await self.journal.forget(str(self.request.call_id))
-                except Exception:  # left behind: the sweeper finds the trace and only forgets it
-                    logger.warning("could not clear call %s from the journal", self.request.call_id)
+            # The journal entry goes once the trace is in PostgreSQL, not when it joins a batch.
+            await self.runtime.background.add_trace(trace, on_stored=self._forget if self.journaled else None)
+
+    async def _forget(self) -> None:
+        try:
+            await self.journal.forget(str(self.request.call_id))
+        except Exception:  # left behind: the sweeper finds the trace and only forgets it
+            logger.warning("could not clear call %s from the journal", self.request.call_id)
 
     async def _settle_budget(self) -> None:
         if self.reservation_id is None:

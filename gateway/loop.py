@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from gateway import GatewayConfig, GatewayError, GatewayRequest, GatewayResponse, build_runtime, stream
 from gateway.runtime import Runtime
+from telemetry.tracing import continued, current_context
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
@@ -47,14 +48,16 @@ def call_streaming(
     restart after a fallback ("restart", reason); it must be quick and thread-safe.
     """
     loop, runtime = _start()
+    parent = current_context()  # the caller's span (a flow step): the call's span goes under it
 
     async def run() -> GatewayResponse:
         response = None
-        async for event in stream(request, runtime=runtime):
-            if event.kind == "done":
-                response = event.response
-            elif on_event is not None:
-                on_event(event.kind, event.text or event.reason)
+        with continued(parent):
+            async for event in stream(request, runtime=runtime):
+                if event.kind == "done":
+                    response = event.response
+                elif on_event is not None:
+                    on_event(event.kind, event.text or event.reason)
         if response is None:  # as in gateway.complete: a stream that ends without "done"
             raise GatewayError("internal", "The call ended without an answer.", call_id=request.call_id)
         return response

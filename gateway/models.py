@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
@@ -135,6 +136,9 @@ class QualityPreference(models.TextChoices):
     QUALITY = "quality", "Quality: one tier up"
 
 
+MIN_SENSITIVE_TERM = 3
+
+
 class TenantPolicy(TenantOwnedModel):
     """How the gateway treats one tenant's calls."""
 
@@ -150,21 +154,47 @@ class TenantPolicy(TenantOwnedModel):
     max_prompt_chars = models.PositiveIntegerField(default=60_000)
     tokens_per_minute = models.PositiveIntegerField(default=200_000, help_text="0: no limit.")
     requests_per_minute = models.PositiveIntegerField(default=600, help_text="0: no limit.")
+    # Privacy by default (docs/redaction.md): a new tenant's prompts and traces are masked.
     redact_prompts = models.BooleanField(
-        default=False, help_text="Mask PII before prompts leave for a provider."
+        default=True, help_text="Mask PII before prompts leave for a provider."
     )
-    redact_traces = models.BooleanField(default=False, help_text="Mask PII in stored traces.")
+    redact_traces = models.BooleanField(default=True, help_text="Mask PII in stored traces.")
+    redact_names = models.BooleanField(
+        default=True,
+        help_text="Also detect and mask people's names and street addresses (English, Portuguese).",
+    )
+    sensitive_terms = models.TextField(
+        blank=True,
+        max_length=20_000,
+        help_text="One term per line (clients, code names): always masked, as whole words, in any case.",
+    )
+    redaction_notice = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Redaction was switched on by an upgrade; the console says so until the policy is saved.",
+    )
+    ttft_alert_seconds = models.FloatField(
+        default=2.0,
+        validators=[MinValueValidator(0.1), MaxValueValidator(120.0)],
+        help_text="Alert when the p95 of time to first token (seconds) over the alert window exceeds this.",
+    )
     store_prompts = models.BooleanField(default=True, help_text="Keep prompt and response text in traces.")
     cache_enabled = models.BooleanField(
         default=True, help_text="Answer semantically identical requests from the semantic cache."
     )
     cache_threshold = models.FloatField(
-        default=0.78,  # chosen by bench/bench_semantic_cache.py on its tuning split
+        default=0.78,  # chosen by cross-validation over training families (gateway/cache/training.py)
         validators=[MinValueValidator(0.5), MaxValueValidator(1.0)],
         help_text="Cosine similarity a cached request needs (guards apply on top; docs/semantic-cache.md).",
     )
     cache_ttl_seconds = models.PositiveIntegerField(
         default=7 * 24 * 3600, help_text="How long a cached answer may be served."
+    )
+    cache_modes = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Cache mode per purpose (off, exact, semantic), e.g. {"post": "exact"}; a purpose '
+        "not named takes the default of gateway.cache.policy.DEFAULT_MODES.",
     )
 
     class Meta:
@@ -174,6 +204,18 @@ class TenantPolicy(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"Policy of tenant {self.tenant_id}"
+
+    @property
+    def sensitive_terms_list(self) -> list[str]:
+        return [line.strip() for line in self.sensitive_terms.splitlines() if line.strip()]
+
+    def clean(self) -> None:
+        short = [term for term in self.sensitive_terms_list if len(term) < MIN_SENSITIVE_TERM]
+        if short:
+            raise ValidationError({
+                "sensitive_terms": f"Terms need at least {MIN_SENSITIVE_TERM} characters (shorter ones would "
+                f"mask ordinary words): {', '.join(short)}."
+            })  # fmt: skip
 
 
 class BudgetScope(models.TextChoices):
@@ -230,10 +272,17 @@ class Budget(TenantOwnedModel):
         return int(self.limit * MICROS_PER_UNIT)
 
 
+class BudgetAlertKind(models.TextChoices):
+    THRESHOLD = "threshold", "Threshold crossed"
+    EXHAUSTED = "exhausted", "Used up: a call was refused"
+
+
 class BudgetAlert(TenantOwnedModel):
-    """Recorded once per budget, threshold and period when spend crosses it."""
+    """Recorded once per budget, threshold and period when spend crosses it; and once per budget and
+    period ("exhausted", threshold 1.0) when the hard cap first refuses a call."""
 
     budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=16, choices=BudgetAlertKind.choices, default=BudgetAlertKind.THRESHOLD)
     threshold = models.FloatField(validators=[MinValueValidator(0.01), MaxValueValidator(1.0)])
     period_start = models.DateTimeField()
     spent = models.DecimalField(max_digits=12, decimal_places=6)
@@ -244,7 +293,7 @@ class BudgetAlert(TenantOwnedModel):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["budget", "threshold", "period_start"], name="alert_once_per_period"
+                fields=["budget", "kind", "threshold", "period_start"], name="alert_once_per_period"
             )
         ]
 
@@ -266,6 +315,9 @@ class Trace(TenantOwnedModel):
     purpose = models.CharField(max_length=40)
     flow_run_id = models.BigIntegerField(null=True, blank=True)
     step = models.CharField(max_length=60, blank=True)
+    prompt_version_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The prompt library version the request was rendered from."
+    )
     status = models.CharField(max_length=10, choices=TraceStatus.choices)
     error_code = models.CharField(max_length=40, blank=True)
     error_message = models.TextField(blank=True)
@@ -300,6 +352,37 @@ class Trace(TenantOwnedModel):
     @property
     def cost(self) -> Decimal:
         return micros_to_units(self.cost_micros)
+
+
+class LatencyAlert(TenantOwnedModel):
+    """A time-to-first-token alert: open while the tenant's TTFT p95 is above its policy's threshold
+    (gateway/alerts.py checks it every minute), resolved once it is back under."""
+
+    threshold_ms = models.FloatField()
+    p95_ms = models.FloatField(help_text="The p95 when the alert opened.")
+    last_p95_ms = models.FloatField(help_text="The p95 at the latest check.")
+    samples = models.PositiveIntegerField(help_text="Streamed calls in the window at the latest check.")
+    window_minutes = models.PositiveIntegerField()
+    worst_model = models.CharField(max_length=80, blank=True, help_text="The model with the highest p95.")
+    started_at = models.DateTimeField()
+    checked_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant"], condition=models.Q(resolved_at__isnull=True), name="latency_alert_one_open"
+            )
+        ]
+
+    def __str__(self) -> str:
+        state = "resolved" if self.resolved_at else "open"
+        return f"TTFT p95 {self.p95_ms:.0f} ms > {self.threshold_ms:.0f} ms ({state})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
 
 
 EMBEDDING_DIMENSIONS = 384

@@ -87,15 +87,24 @@ def timeouts_for(
     stream: bool,
     tokens_per_second: float | None,
     ttft_s: float | None,
+    shared_by: int = 1,
 ) -> Timeouts:
-    """Deadlines from the expected output and the model's observed throughput, with room to spare."""
+    """Deadlines from the expected output and the model's observed throughput, with room to spare.
+
+    `shared_by`: how many calls the model serves at once on shared compute (a llama.cpp server's
+    slots on one machine's cores): each of them may run that many times slower than one call alone,
+    which is how the speed was mostly observed."""
     tps = (
         tokens_per_second if tokens_per_second and tokens_per_second > 0 else policy.default_tokens_per_second
     )
     ttft = ttft_s if ttft_s and ttft_s > 0 else policy.default_ttft
+    sharing = max(1, shared_by)
+    tps, ttft = tps / sharing, ttft * sharing
     first_token = _clamp(ttft * 4 + 2, policy.min_first_token, policy.max_first_token)
-    # Allow generation at half the observed speed before calling it hung.
-    total = _clamp(first_token + max_tokens / (tps * 0.5), policy.min_total, policy.max_total)
+    # Allow generation at half the observed speed before calling it hung; a stream a quarter, as its
+    # gap between chunks (below) already catches one that stopped.
+    slowest = tps * (0.25 if stream else 0.5)
+    total = _clamp(first_token + max_tokens / slowest, policy.min_total, policy.max_total)
     between = _clamp(50 / tps, policy.min_between_chunks, policy.max_between_chunks)
     if not stream:
         first_token = total  # a non-streamed answer's first byte arrives when it is complete

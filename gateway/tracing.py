@@ -1,11 +1,14 @@
 """The stored record of each call: written once when the call ends (or is refused), and, for a call
 whose process died before it ended, rebuilt from the journal of calls in flight.
 
-The journal (`CallJournal`, two Redis keys per prefix) gets an entry *before* a provider is asked and
-loses it once the call's trace is handed over. An entry left behind well past the call's own deadline
-belonged to a process that was killed mid-call: the provider was asked (and may bill), so
-`reconcile_lost_calls` (run by the sweeper) writes it down as an `interrupted` trace, charges its
-lower-bound cost (the prompt that was sent) to the budgets it reserved, and forgets it.
+The journal (`CallJournal`, two Redis keys per prefix) gets an entry *before* a provider is asked, the
+call's whole trace once the provider has answered (before the caller has the answer), and loses the
+entry once the trace is stored. An entry left behind well past the call's own deadline belonged to a
+process that was killed mid-call: the provider was asked (and may bill), so `reconcile_lost_calls`
+(run by the sweeper) writes it down as an `interrupted` trace, charges its lower-bound cost (the
+prompt that was sent) to the budgets it reserved, and forgets it. An entry with a trace left behind
+belonged to a process killed between answering and its bookkeeping: that trace is stored as it was
+and its cost settled.
 """
 
 from __future__ import annotations
@@ -52,9 +55,9 @@ def _stored_text(call: Call) -> tuple[list[dict], str, bool]:
     if policy is not None and policy.redact_traces:
         mapping: dict[str, str] = {}
         for message in messages:
-            result = redact(message["content"], mapping=mapping)
+            result = redact(message["content"], mapping=mapping, rules=policy.redaction)
             message["content"], mapping = result.text, result.mapping
-        return messages, redact(response, mapping=mapping).text, True
+        return messages, redact(response, mapping=mapping, rules=policy.redaction).text, True
     return messages, response, False
 
 
@@ -78,6 +81,7 @@ def build_trace(call: Call, error: GatewayError | None) -> Trace:
         purpose=request.purpose,
         flow_run_id=request.flow_run_id,
         step=request.step,
+        prompt_version_id=request.prompt_version_id,
         status=_status(error),
         error_code=error.code if error else "",
         error_message=sanitise(error.message) if error else "",
@@ -151,6 +155,7 @@ def journal_entry(call: Call, *, model_id: int, model_alias: str, input_cost_mic
         "purpose": request.purpose,
         "flow_run_id": request.flow_run_id,
         "step": request.step,
+        "prompt_version_id": request.prompt_version_id,
         "streamed": call.stream,
         "started_at": time.time() - (time.perf_counter() - call.started),
         "model_id": model_id,
@@ -163,6 +168,28 @@ def journal_entry(call: Call, *, model_id: int, model_alias: str, input_cost_mic
         "routing": call.routing_record(),
         "attempts": call.attempts_record(),
     }
+
+
+# A trace's fields as the journal keeps them for an answered call; the rest are set when it is stored.
+_ANSWERED_FIELDS = [f.attname for f in Trace._meta.concrete_fields if f.attname not in ("id", "created_at")]
+
+
+def answered_entry(trace: Trace, *, reserved: bool, started_at: float) -> dict[str, Any]:
+    """The journal entry of a call the provider answered, written before the caller has the answer:
+    its whole trace and whether a budget reservation waits for its cost. If the process dies before
+    its bookkeeping (settle, trace insert) ran, the sweeper writes this trace and settles the cost."""
+    return {
+        "call_id": str(trace.pk),
+        "tenant_id": trace.tenant_id,
+        "started_at": started_at,
+        "answered_at": time.time(),
+        "reserved": reserved,
+        "trace": {name: getattr(trace, name) for name in _ANSWERED_FIELDS},
+    }
+
+
+def answered_trace(entry: dict[str, Any]) -> Trace:
+    return Trace(id=uuid.UUID(entry["call_id"]), **entry["trace"])
 
 
 def lost_trace(entry: dict[str, Any], *, now: float) -> Trace:
@@ -180,6 +207,7 @@ def lost_trace(entry: dict[str, Any], *, now: float) -> Trace:
         purpose=entry.get("purpose", ""),
         flow_run_id=entry.get("flow_run_id"),
         step=entry.get("step", ""),
+        prompt_version_id=entry.get("prompt_version_id"),
         status=TraceStatus.ERROR,
         error_code=INTERRUPTED,
         error_message=(
@@ -223,19 +251,23 @@ async def _reconcile(now: float, prefix: str) -> int:
         ledger = BudgetLedger(client, prefix=prefix, load_spent=sync_to_async(spent_in_window))
         written = 0
         for entry in await journal.overdue(now - grace):
-            trace = lost_trace(entry, now=now)
+            answered = "trace" in entry  # the provider answered; the process died before its bookkeeping
+            trace = answered_trace(entry) if answered else lost_trace(entry, now=now)
+            written_at = float(entry.get("answered_at" if answered else "started_at", now))
             try:
-                inserted = await sync_to_async(_insert_lost)(trace, float(entry.get("started_at", now)))
+                inserted = await sync_to_async(_insert_lost)(trace, written_at)
             except Exception:  # one entry that cannot be written must not hold up the others
                 logger.exception("interrupted call %s could not be traced; dropped: %s", trace.pk, entry)
                 await journal.forget(entry["call_id"])
                 continue
             if inserted:
                 written += 1
-                logger.warning("gateway call %s was interrupted (its process died); traced", trace.pk)
+                how = "answered, then its process died" if answered else "interrupted (its process died)"
+                logger.warning("gateway call %s was %s; traced", trace.pk, how)
                 if entry.get("reserved"):
-                    # the hold turns into the spend we know of; the rest goes back. If its record
-                    # expired, the trace (the source of truth) still counts it.
+                    # the hold turns into the spend we know of; the rest goes back. A settle its process
+                    # made before dying wins (only the first settle counts); if the record expired, the
+                    # trace (the source of truth) still counts it.
                     with contextlib.suppress(UnknownReservation):
                         await ledger.settle(entry["call_id"], trace.cost_micros)
             await journal.forget(entry["call_id"])

@@ -33,6 +33,8 @@ class GatewayRequest:
     prompt_version_id: int | None = None
     profile_version: int | None = None
     cacheable: bool = True  # False where the same request must get a fresh answer (e.g. variants)
+    # False: never served from the cache (Regenerate, a reviewer's changes); the fresh answer is stored.
+    cache_read: bool = True
     # Structured output: the answer must be JSON matching this schema. Adapters ask the provider to
     # constrain decoding to it (OpenAI-compatible `response_format`, which llama.cpp's server turns into
     # a grammar; a forced tool on Anthropic). The caller still validates what comes back.

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from memories import services
-from memories.models import Memory
+from memories.models import Memory, MemoryConflict
 
 EDITABLE = ["kind", "text", "importance", "valid_from", "valid_until"]
 
@@ -32,6 +32,7 @@ class MemoryAdmin(admin.ModelAdmin):
         "text_search_config",
         "merge_count",
         "last_merged_at",
+        "superseded_by",
         "created_by",
         "created_at",
         "updated_at",
@@ -45,6 +46,7 @@ class MemoryAdmin(admin.ModelAdmin):
         "text_search_config",
         "merge_count",
         "last_merged_at",
+        "superseded_by",
         "created_by",
         "created_at",
         "updated_at",
@@ -62,3 +64,19 @@ class MemoryAdmin(admin.ModelAdmin):
         # Through the service, so a changed text is embedded again.
         original = Memory.objects.get(pk=obj.pk)
         services.memory_update(memory=original, **{name: form.cleaned_data[name] for name in EDITABLE})
+
+
+@admin.register(MemoryConflict)
+class MemoryConflictAdmin(admin.ModelAdmin):
+    """Read-only: editors decide contradictions on the memories page, where the decision is recorded."""
+
+    list_display = ["memory", "contradicts", "status", "probability", "tenant", "created_at", "resolved_at"]
+    list_filter = ["status", "tenant"]
+    list_select_related = ["memory", "contradicts", "tenant"]
+    readonly_fields = [field.name for field in MemoryConflict._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

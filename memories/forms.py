@@ -16,6 +16,11 @@ class MemoryFilterForm(forms.Form):
     author = forms.ModelChoiceField(queryset=Author.objects.none(), required=False, empty_label="All authors")
     kind = forms.ChoiceField(choices=[("", "All kinds"), *Memory.Kind.choices], required=False)
     status = forms.ChoiceField(choices=STATUS_CHOICES, required=False, initial="valid")
+    history = forms.BooleanField(
+        required=False,
+        label="Include history",
+        help_text="Also memories no longer valid (expired or superseded).",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -54,3 +59,9 @@ class MemoryForm(forms.Form):
         if start and end and end < start:
             self.add_error("valid_until", "A memory cannot stop being valid before it starts.")
         return cleaned
+
+
+class OtherMemoryForm(forms.Form):
+    """Which other memory an action on a memory is about: its successor, or the one to keep beside it."""
+
+    other = forms.IntegerField(min_value=1)

@@ -2,7 +2,9 @@
 
 A memory belongs to one tenant and one author, is valid from `valid_from` until `valid_until`
 (NULL: still valid), and carries its embedding (pgvector, HNSW-indexed) and a generated `tsvector`
-(GIN-indexed) so retrieval can mix meaning and exact words. See docs/memories.md.
+(GIN-indexed) so retrieval can mix meaning and exact words. A memory replaced by a newer one keeps
+a link to it (`superseded_by`); a new memory that contradicts a valid one is recorded as a
+`MemoryConflict` until an editor decides. See docs/memories.md.
 """
 
 from __future__ import annotations
@@ -68,6 +70,14 @@ class Memory(TenantOwnedModel):
         db_persist=True,
     )
     merge_count = models.PositiveIntegerField(default=0, help_text="Near-duplicates merged into this one.")
+    superseded_by = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="supersedes",
+        help_text="The memory that replaced this one (it stopped being valid then).",
+    )
     last_merged_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -98,6 +108,9 @@ class Memory(TenantOwnedModel):
                 | models.Q(valid_until__gte=models.F("valid_from")),
                 name="memory_valid_until_after_from",
             ),
+            models.CheckConstraint(
+                condition=~models.Q(superseded_by=models.F("id")), name="memory_not_superseded_by_itself"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -110,3 +123,39 @@ class Memory(TenantOwnedModel):
     def refreshed_at(self):
         """When this memory was last confirmed: created, or met again as a near-duplicate."""
         return max(filter(None, [self.created_at, self.last_merged_at]))
+
+
+class MemoryConflict(TenantOwnedModel):
+    """A new memory that contradicts one of the author's valid memories: same subject, another value.
+
+    Pending until an editor decides: supersede (the older memory stops being valid and links to the
+    newer one) or keep both (they are two facts after all).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "To decide"
+        SUPERSEDED = "superseded", "Superseded"
+        KEPT = "kept", "Both kept"
+
+    memory = models.ForeignKey(Memory, on_delete=models.CASCADE, related_name="conflicts")
+    contradicts = models.ForeignKey(Memory, on_delete=models.CASCADE, related_name="contradicted_by")
+    probability = models.FloatField(help_text="How sure the detector is that both state the same subject.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "status"], name="memory_conflict_tenant_status")]
+        constraints = [
+            models.UniqueConstraint(fields=["memory", "contradicts"], name="memory_conflict_once_per_pair"),
+            models.CheckConstraint(
+                condition=~models.Q(memory=models.F("contradicts")), name="memory_conflict_two_memories"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.memory_id} contradicts #{self.contradicts_id} ({self.status})"

@@ -1,45 +1,58 @@
-"""Writes of memories. Embeddings are computed here, on write, before any row is locked.
+"""Writes of memories. Embeddings are computed here, on write.
 
-`memory_add` merges a near-duplicate into the memory it repeats instead of piling up copies: see
-`DEDUP_THRESHOLD` and `_same_anchors` for what counts as "the same thing said again".
+`memory_add` reads the new memory as a statement (`memories.contradictions`) and compares it with the
+author's nearest valid memories: a near-duplicate (same subject, same values, however written) is
+merged into the memory it repeats; a contradiction (same subject, another value) is recorded as a
+pending `MemoryConflict`, which an editor resolves with `memory_supersede` (the older memory stops
+being valid and links to its successor) or `memory_keep_both`.
 """
 
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from authors.models import Author
 from gateway.embeddings import get_embedder
-from memories.models import EMBEDDING_DIMENSIONS, Memory
-from memories.selectors import nearest_memory
+from memories.contradictions import (
+    NEIGHBOURS,
+    Relation,
+    Statement,
+    contradiction_probability,
+    read_statement,
+    relate,
+)
+from memories.models import EMBEDDING_DIMENSIONS, Memory, MemoryConflict
+from memories.selectors import conflict_between, nearby_memories
 from memories.text_search import search_config_for
 from tenants.models import User
 
-# Cosine similarity above which a new memory of the same author and kind is merged into an existing
-# one. Measured with all-MiniLM-L6-v2 on hand-written pairs (docs/memories.md): close paraphrases
-# score 0.85-0.98, different facts about the same subject at most 0.64. Loose paraphrases (0.68-0.71)
-# stay separate: a missed merge costs a near-copy, a wrong merge loses a fact.
-DEDUP_THRESHOLD = 0.85
 MAX_TEXT_LENGTH = 2000
 
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
-_NEGATION = re.compile(r"\b(?:not|never|no|avoid|without|don't|dont|doesn't|isn't|won't|can't)\b|n't\b", re.I)
-_SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n)([A-Z]\w*)")
-_CAPITALISED = re.compile(r"\b[A-Z][\w-]*")
+
+class MemoryStateError(Exception):
+    """The action is valid but not in the memory's current state (already superseded, no conflict)."""
 
 
 @dataclass(frozen=True)
 class MemoryWriteResult:
     memory: Memory
     merged: bool
+    contradicts: tuple[Memory, ...] = ()  # valid memories the new one contradicts (pending conflicts)
+
+
+@dataclass(frozen=True)
+class _Neighbour:
+    memory: Memory
+    relation: Relation
+    probability: float  # of a contradiction; 0 unless relation is CONTRADICTION
 
 
 def _clean_text(text: str) -> str:
@@ -62,30 +75,15 @@ def _check_validity(valid_from: datetime, valid_until: datetime | None) -> None:
         raise ValidationError({"valid_until": "A memory cannot stop being valid before it starts."})
 
 
-def _embed(text: str) -> tuple[list[float], str]:
+def _embed_all(texts: list[str]) -> tuple[list[list[float]], str]:
     embedder = get_embedder()
-    [vector] = embedder.embed([text])
-    if len(vector) != EMBEDDING_DIMENSIONS:
+    vectors = embedder.embed(texts)
+    if any(len(vector) != EMBEDDING_DIMENSIONS for vector in vectors):
         raise ValidationError(
-            f"The embedder {embedder.model_id} makes {len(vector)}-dimension vectors; memories store "
+            f"The embedder {embedder.model_id} makes {len(vectors[0])}-dimension vectors; memories store "
             f"{EMBEDDING_DIMENSIONS}. Configure MAESTRO_EMBEDDINGS['dimensions'] accordingly."
         )
-    return vector, embedder.model_id
-
-
-def _anchors(text: str) -> tuple[frozenset[str], frozenset[str], bool]:
-    """Numbers, names (capitalised words not opening a sentence) and negation: what makes a fact."""
-    openers = {match.start(1) for match in _SENTENCE_START.finditer(text)}
-    names = frozenset(m.group(0).lower() for m in _CAPITALISED.finditer(text) if m.start() not in openers)
-    numbers = frozenset(n.replace(",", ".") for n in _NUMBER.findall(text))
-    return numbers, names, bool(_NEGATION.search(text))
-
-
-def _same_anchors(a: str, b: str) -> bool:
-    """Embeddings rate "120 employees" and "150 employees" 0.93 alike; a changed fact is no duplicate."""
-    numbers_a, names_a, negated_a = _anchors(a)
-    numbers_b, names_b, negated_b = _anchors(b)
-    return numbers_a == numbers_b and negated_a == negated_b and (names_a <= names_b or names_b <= names_a)
+    return vectors, embedder.model_id
 
 
 def _richer(existing: str, new: str) -> str:
@@ -115,16 +113,27 @@ def memory_add(
     now = timezone.now()
     valid_from = valid_from or now
     _check_validity(valid_from, valid_until)
-    vector, model_id = _embed(text)
+    statement = read_statement(text, language=author.language)
+    [vector, subject_vector], model_id = _embed_all([text, statement.subject])
     with transaction.atomic():
         # One writer per author at a time, so two identical adds cannot both insert.
         Author.objects.select_for_update().get(pk=author.pk)
-        if dedup and valid_until is None:
-            duplicate = _find_duplicate(author=author, kind=kind, text=text, vector=vector, model_id=model_id)
-            if duplicate is not None:
-                return MemoryWriteResult(
-                    _merge(duplicate, text=text, vector=vector, importance=importance), True
-                )
+        neighbours = (
+            _neighbours(
+                author=author,
+                statement=statement,
+                vector=vector,
+                subject_vector=subject_vector,
+                model_id=model_id,
+            )
+            if dedup and valid_until is None
+            else []
+        )
+        duplicate = next(
+            (n.memory for n in neighbours if n.relation is Relation.DUPLICATE and n.memory.kind == kind), None
+        )
+        if duplicate is not None:
+            return MemoryWriteResult(_merge(duplicate, text=text, vector=vector, importance=importance), True)
         memory = Memory.objects.create(
             author=author,
             kind=kind,
@@ -139,19 +148,57 @@ def memory_add(
             text_search_config=search_config_for(author.language),
             created_by=created_by,
         )
-    return MemoryWriteResult(memory, False)
+        contradicted = _flag_contradictions(memory=memory, neighbours=neighbours)
+    return MemoryWriteResult(memory, False, contradicted)
 
 
-def _find_duplicate(
-    *, author: Author, kind: str, text: str, vector: list[float], model_id: str
-) -> Memory | None:
-    found = nearest_memory(author=author, kind=kind, embedding=vector, embedding_model=model_id)
-    if found is None:
-        return None
-    memory, similarity = found
-    if similarity < DEDUP_THRESHOLD or not _same_anchors(memory.text, text):
-        return None
-    return memory
+def _flag_contradictions(*, memory: Memory, neighbours: list[_Neighbour]) -> tuple[Memory, ...]:
+    """A pending conflict for each neighbour `memory` contradicts, unless the pair was flagged before
+    (in either direction: a pair an editor already decided stays decided)."""
+    flagged = []
+    for neighbour in neighbours:
+        if neighbour.relation is not Relation.CONTRADICTION:
+            continue
+        pair = (Q(memory=memory) & Q(contradicts=neighbour.memory)) | (
+            Q(memory=neighbour.memory) & Q(contradicts=memory)
+        )
+        if not MemoryConflict.objects.filter(pair).exists():
+            MemoryConflict.objects.create(
+                memory=memory, contradicts=neighbour.memory, probability=neighbour.probability
+            )
+            flagged.append(neighbour.memory)
+    return tuple(flagged)
+
+
+def _neighbours(
+    *,
+    author: Author,
+    statement: Statement,
+    vector: list[float],
+    subject_vector: list[float],
+    model_id: str,
+    exclude: Memory | None = None,
+) -> list[_Neighbour]:
+    """How the author's nearest valid memories relate to the new statement, nearest first."""
+    found = nearby_memories(author=author, embedding=vector, embedding_model=model_id, limit=NEIGHBOURS + 1)
+    nearby = [m for m, _ in found if exclude is None or m.pk != exclude.pk][:NEIGHBOURS]
+    if not nearby:
+        return []
+    statements = [read_statement(memory.text, language=author.language) for memory in nearby]
+    # Embedded under the author's lock: a handful of short subjects, and the comparison must see the
+    # memories as they are now (a concurrent add of the same fact waits, then finds this one).
+    subject_vectors, _ = _embed_all([other.subject for other in statements])
+    neighbours = []
+    for memory, other, other_vector in zip(nearby, statements, subject_vectors, strict=True):
+        similarity = sum(x * y for x, y in zip(subject_vector, other_vector, strict=True))
+        relation = relate(statement, other, subject_similarity=similarity)
+        probability = (
+            contradiction_probability(statement, other, subject_similarity=similarity)
+            if relation is Relation.CONTRADICTION
+            else 0.0
+        )
+        neighbours.append(_Neighbour(memory, relation, probability))
+    return neighbours
 
 
 def _merge(memory: Memory, *, text: str, vector: list[float], importance: int) -> Memory:
@@ -185,11 +232,15 @@ def memory_update(
     valid_from: datetime | None = None,
     valid_until: datetime | Literal[_Unset.UNSET] | None = _UNSET,
 ) -> Memory:
-    """Change a memory; a new text is embedded again. `valid_until=None` makes it valid again."""
+    """Change a memory; a new text is embedded again and compared with the author's other valid
+    memories (a contradiction is flagged, as on add; nothing is merged). `valid_until=None` makes it
+    valid again."""
+    new_text: Statement | None = None
     if text is not None:
         text = _clean_text(text)
         if text != memory.text:
-            memory.embedding, memory.embedding_model = _embed(text)
+            new_text = read_statement(text, language=memory.author.language)
+            [memory.embedding, subject_vector], memory.embedding_model = _embed_all([text, new_text.subject])
             memory.text = text
             memory.text_search_config = search_config_for(memory.author.language)
     if kind is not None:
@@ -202,9 +253,28 @@ def memory_update(
         memory.valid_from = valid_from
     if valid_until is not _UNSET:
         memory.valid_until = valid_until
+        if valid_until is None:
+            memory.superseded_by = None  # valid again: no longer replaced by anything
     _check_validity(memory.valid_from, memory.valid_until)
     memory.save()
+    if new_text is not None and memory.is_valid_at(timezone.now()):
+        _flag_contradictions_of_edit(memory=memory, statement=new_text, subject_vector=subject_vector)
     return memory
+
+
+def _flag_contradictions_of_edit(
+    *, memory: Memory, statement: Statement, subject_vector: list[float]
+) -> None:
+    """An edited text is a new statement: flag the valid memories it now contradicts."""
+    neighbours = _neighbours(
+        author=memory.author,
+        statement=statement,
+        vector=list(memory.embedding),
+        subject_vector=subject_vector,
+        model_id=memory.embedding_model,
+        exclude=memory,
+    )
+    _flag_contradictions(memory=memory, neighbours=neighbours)
 
 
 def memory_expire(*, memory: Memory, at: datetime | None = None) -> Memory:
@@ -230,3 +300,45 @@ def memory_reembed(*, memories: list[Memory]) -> int:
         memory.embedding_model = embedder.model_id
     Memory.objects.bulk_update(memories, ["embedding", "embedding_model"])
     return len(memories)
+
+
+def memory_supersede(*, memory: Memory, successor: Memory, actor: User | None = None) -> Memory:
+    """`memory` is replaced by `successor` (a valid memory of the same author): from now on it is no
+    longer valid and links to its successor. A pending contradiction between the two is resolved."""
+    if successor.pk == memory.pk:
+        raise ValidationError({"successor": "A memory cannot supersede itself."})
+    if successor.author_id != memory.author_id:
+        raise ValidationError({"successor": "Only a memory of the same author can supersede this one."})
+    with transaction.atomic():
+        locked = Memory.objects.select_for_update().in_bulk([memory.pk, successor.pk])
+        memory, successor = locked[memory.pk], locked[successor.pk]
+        now = timezone.now()
+        if memory.superseded_by_id is not None:
+            raise MemoryStateError(f"This memory was already superseded by memory {memory.superseded_by_id}.")
+        if not memory.is_valid_at(now):
+            raise MemoryStateError("This memory is not valid now: there is nothing left to supersede.")
+        if not successor.is_valid_at(now):
+            raise MemoryStateError("The successor is not valid now; only a valid memory can replace another.")
+        memory.valid_until = max(now, memory.valid_from)
+        memory.superseded_by = successor
+        memory.save(update_fields=["valid_until", "superseded_by", "updated_at"])
+        _resolve(memory=memory, other=successor, status=MemoryConflict.Status.SUPERSEDED, actor=actor)
+    return memory
+
+
+@transaction.atomic
+def memory_keep_both(*, memory: Memory, other: Memory, actor: User | None = None) -> MemoryConflict:
+    """The editor says the two memories flagged as contradicting both hold: the conflict is closed."""
+    conflict = conflict_between(memory=memory, other=other)
+    if conflict is None:
+        raise MemoryStateError("There is no pending contradiction between these two memories.")
+    _resolve(memory=memory, other=other, status=MemoryConflict.Status.KEPT, actor=actor)
+    conflict.refresh_from_db()
+    return conflict
+
+
+def _resolve(*, memory: Memory, other: Memory, status: str, actor: User | None) -> None:
+    pair = (Q(memory=memory) & Q(contradicts=other)) | (Q(memory=other) & Q(contradicts=memory))
+    MemoryConflict.objects.filter(pair, status=MemoryConflict.Status.PENDING).update(
+        status=status, resolved_by=actor, resolved_at=timezone.now()
+    )

@@ -11,4 +11,6 @@ urlpatterns = [
     path("<int:memory_id>/", views.memory_edit, name="edit"),
     path("<int:memory_id>/expire/", views.memory_expire, name="expire"),
     path("<int:memory_id>/delete/", views.memory_delete, name="delete"),
+    path("<int:memory_id>/supersede/", views.memory_supersede, name="supersede"),
+    path("<int:memory_id>/keep-both/", views.memory_keep_both, name="keep_both"),
 ]

@@ -9,6 +9,7 @@ urlpatterns = [
     path("new/", views.flow_new, name="flow_new"),
     path("runs/<int:run_id>/", views.run_detail, name="run"),
     path("runs/<int:run_id>/events/", views.run_events, name="run_events"),
+    path("runs/<int:run_id>/regenerate/", views.run_regenerate, name="run_regenerate"),
     path("drafts/", views.draft_queue, name="drafts"),
     path("drafts/next/", views.draft_next, name="draft_next"),
     path("drafts/approve/", views.drafts_bulk_approve, name="drafts_bulk_approve"),

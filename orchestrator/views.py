@@ -26,6 +26,7 @@ from orchestrator import selectors
 from orchestrator.flows import events
 from orchestrator.flows.series import series_run_now, series_save
 from orchestrator.flows.services import draft_revise, flow_start
+from orchestrator.flows.services import run_regenerate as regenerate_run
 from orchestrator.forms import (
     AssignForm,
     BodyForm,
@@ -95,6 +96,19 @@ def run_detail(request: TenantRequest, tenant_slug: str, run_id: int) -> HttpRes
         return render(request, "orchestrator/run.html#steps", context)
     template = "orchestrator/run.html#run-live" if request.htmx else "orchestrator/run.html"
     return render(request, template, context)
+
+
+@tenant_view(write=Permission.WRITE)
+@require_POST
+def run_regenerate(request: TenantRequest, tenant_slug: str, run_id: int) -> HttpResponse:
+    """Try again: the same brief for the same author, never answered from the cache."""
+    run = selectors.access_run(run_id=run_id)
+    try:
+        again = regenerate_run(run=run, created_by=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("orchestrator:run", tenant_slug=tenant_slug, run_id=run.pk)
+    return redirect("orchestrator:run", tenant_slug=tenant_slug, run_id=again.pk)
 
 
 @tenant_view()

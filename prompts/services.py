@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from audit.services import record as audit_record
 from gateway.cache import cache_invalidate
 from prompts.defaults import DEFAULT_PROMPTS
 from prompts.models import (
@@ -243,6 +244,10 @@ def prompt_label_move(
     rollback = label == PRODUCTION and previous is not None and version.number < previous.number
     _record(template=template, kind=ChangeKind.ROLLED_BACK if rollback else ChangeKind.LABEL_MOVED,
             actor=actor, label=label, version=version, from_version=previous, note=note[:300])  # fmt: skip
+    if template.tenant_id is not None:  # Maestro's own defaults are installed by an operator, not a tenant
+        audit_record(action="prompt.rolled_back" if rollback else "prompt.label_moved", target=template,
+                     actor=actor, before={label: previous.number} if previous else {},
+                     after={label: version.number})  # fmt: skip
     if label == PRODUCTION:
         for experiment in PromptExperiment.objects.filter(template=template, stopped_at__isnull=True):
             prompt_experiment_stop(experiment=experiment, actor=actor, note="Production moved.")

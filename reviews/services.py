@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.services import record
 from memories.models import Memory
 from memories.services import memory_add
 from prompts.models import PromptVersion
@@ -27,7 +28,7 @@ from prompts.services import prompt_outcome_record
 from reviews.models import Draft, DraftState, DraftTransition, LearningProposal
 from reviews.selectors import split_segments
 from tenants.models import User
-from webhooks.services import draft_transition_emit
+from webhooks.services import DRAFT_EVENTS, webhook_event_emit
 
 CLAIM_LEASE = timedelta(minutes=15)
 
@@ -65,10 +66,34 @@ def transition(draft: Draft, to_state: str, *, actor: User | None, reason: str =
         draft=draft, from_state=from_state, to_state=to_state, actor=actor, reason=reason
     )
     # draft.ready / approved / rejected webhooks: recorded here, sent when the transaction commits.
-    draft_transition_emit(
-        draft=draft, from_state=from_state, actor_id=actor.pk if actor else None, reason=reason
-    )
+    _emit_transition(draft, from_state=from_state, actor=actor, reason=reason)
     return draft
+
+
+def _emit_transition(draft: Draft, *, from_state: str, actor: User | None, reason: str) -> None:
+    """The webhook of a transition carries the draft's text and what a CRM files it under."""
+    event = DRAFT_EVENTS.get(draft.state)
+    if event is None:
+        return
+    data = {
+        "draft_id": draft.pk,
+        "author_id": draft.author_id,
+        "author_name": draft.author.name,
+        "flow_name": draft.flow_name,
+        "state": draft.state,
+        "previous_state": from_state,
+        "actor_id": actor.pk if actor else None,
+        "text": draft.body,
+        "brief": draft.brief,
+        "prompt_version_id": draft.prompt_version_id,
+        "experiment_id": draft.experiment_id,
+        "variant": draft.variant,
+        "edit_distance": draft.edit_distance,
+        "decided_at": draft.decided_at.isoformat() if draft.decided_at else None,
+    }
+    if draft.state == DraftState.REJECTED:
+        data["reason"] = reason
+    webhook_event_emit(tenant=draft.tenant, event=event, data=data)
 
 
 def _claim_is_live(draft: Draft, now) -> bool:
@@ -162,7 +187,9 @@ def draft_approve(*, draft_id: int, user: User, body: str | None = None) -> Draf
         draft.save(update_fields=["body", "updated_at"])
     draft.edit_distance = edit_distance(draft.original_body, draft.body)
     draft.save(update_fields=["edit_distance"])
+    before = {"state": draft.state}
     transition(draft, DraftState.APPROVED, actor=user, reason="approved")
+    record(action="draft.approved", target=draft, actor=user, before=before, after={"state": draft.state})
     _record_outcome(draft, approved=True)
     propose_learnings(draft)
     return draft
@@ -186,7 +213,9 @@ def draft_reject(*, draft_id: int, user: User, reason: str) -> Draft:
     if not reason.strip():
         raise ReviewError("Say why the draft is rejected: the reason teaches the next drafts.")
     draft = _approvable(draft_id, user)
+    before = {"state": draft.state}
     transition(draft, DraftState.REJECTED, actor=user, reason=reason.strip())
+    record(action="draft.rejected", target=draft, actor=user, before=before, after={"state": draft.state})
     _record_outcome(draft, approved=False)
     LearningProposal.objects.create(draft=draft, author=draft.author, kind="feedback", text=reason.strip())
     return draft
@@ -202,7 +231,10 @@ def draft_request_changes(*, draft_id: int, user: User, instructions: str) -> Dr
     if not instructions.strip():
         raise ReviewError("Write what should change.")
     draft = _locked_claimed_by(draft_id, user)
+    before = {"state": draft.state}
     transition(draft, DraftState.CHANGES_REQUESTED, actor=user, reason=instructions.strip())
+    after = {"state": draft.state}
+    record(action="draft.changes_requested", target=draft, actor=user, before=before, after=after)
     draft.human_rounds += 1
     draft.save(update_fields=["human_rounds"])
     return draft

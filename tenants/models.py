@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from typing import ClassVar
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
@@ -87,3 +88,50 @@ class Membership(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.tenant_id} as {self.role}"
+
+
+def invitation_token_hash(token: str) -> str:
+    """What is stored of an invitation's token: the token itself is only ever in the e-mailed link."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Invitation(TenantOwnedModel):
+    """A pending offer to join the tenant, sent by e-mail; the link holds a token, stored here hashed.
+
+    Live until accepted, revoked or past `expires_at`; a tenant has at most one open invitation per
+    address (an expired one is renewed in place by inviting the address again)."""
+
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.WRITER)
+    invited_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="invitations_sent"
+    )
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "email"],
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_open_per_email",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.tenant_id} as {self.role}"
+
+    @property
+    def state(self) -> str:
+        """One of accepted, revoked, expired or pending."""
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "pending"

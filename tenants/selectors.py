@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from tenants.context import require_tenant
-from tenants.models import Membership, Tenant, User
+from tenants.models import Invitation, Membership, Tenant, User, invitation_token_hash
 from tenants.roles import Role
 
 
@@ -38,7 +38,42 @@ def admin_count() -> int:
     return Membership.objects.filter(role=Role.ADMIN).count()
 
 
+def admin_emails() -> list[str]:
+    """The addresses of the tenant in scope's admins, who hear of its budget alerts."""
+    admins = Membership.objects.filter(role=Role.ADMIN, user__is_active=True)
+    return list(admins.order_by("user__email").values_list("user__email", flat=True))
+
+
 def member_user_by_email(*, email: str) -> User | None:
     """A member of the tenant in scope, by email address; None for anyone else."""
     membership = Membership.objects.select_related("user").filter(user__email=email.strip().lower()).first()
     return membership.user if membership else None
+
+
+def pending_invitations() -> QuerySet[Invitation]:
+    """The tenant's open invitations, expired ones included (an admin resends or revokes those)."""
+    require_tenant()
+    return Invitation.objects.filter(accepted_at__isnull=True, revoked_at__isnull=True).select_related(
+        "invited_by"
+    )
+
+
+def access_invitation(*, invitation_id: int) -> Invitation:
+    """One of the tenant's open invitations; Invitation.DoesNotExist for any other."""
+    return pending_invitations().get(pk=invitation_id)
+
+
+def invitation_by_token(*, token: str) -> Invitation | None:
+    """The invitation an e-mailed link names, in whichever tenant, for its accept page."""
+    # The link is the only key: no tenant is in scope before the invitation is found.
+    return (
+        Invitation.objects.unscoped()
+        .select_related("tenant", "invited_by")
+        .filter(token_hash=invitation_token_hash(token))
+        .first()
+    )
+
+
+def account_exists(*, email: str) -> bool:
+    """Whether an address already has a Maestro account (in any tenant): its invitation then just joins."""
+    return User.objects.filter(email=email.strip().lower()).exists()

@@ -10,4 +10,10 @@ urlpatterns = [
     path("members/", views.members, name="members"),
     path("members/<int:membership_id>/role/", views.member_role, name="member_role"),
     path("members/<int:membership_id>/remove/", views.member_remove, name="member_remove"),
+    path(
+        "members/invitations/<int:invitation_id>/resend/", views.invitation_resend, name="invitation_resend"
+    ),
+    path(
+        "members/invitations/<int:invitation_id>/revoke/", views.invitation_revoke, name="invitation_revoke"
+    ),
 ]

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from common.forms import add_validation_errors
 from tenants import selectors, services
 from tenants.access import tenant_view
-from tenants.forms import MemberAddForm, MemberRoleForm
+from tenants.forms import InvitationAcceptForm, MemberAddForm, MemberRoleForm
 from tenants.http import LoggedInRequest, TenantRequest
-from tenants.models import Membership, Tenant
+from tenants.models import Invitation, Membership, Tenant
 from tenants.roles import Permission
 
 logger = logging.getLogger(__name__)
@@ -48,14 +50,103 @@ def members(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     form = MemberAddForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            membership = services.member_add(tenant=request.tenant, request=request, **form.cleaned_data)
+            invitation = services.invitation_create(
+                tenant=request.tenant,
+                invited_by=request.user,
+                base_url=_base_url(request),
+                **form.cleaned_data,
+            )
         except ValidationError as exc:
             add_validation_errors(form, exc)
         else:
-            messages.success(request, f"{membership.user.email} added as {membership.get_role_display()}.")
+            messages.success(request, f"{invitation.email} is invited as {invitation.get_role_display()}.")
             return redirect("tenants:members", tenant_slug=tenant_slug)
-    context = {"members": selectors.tenant_members(), "form": form, "role_form": MemberRoleForm()}
+    context = {
+        "members": selectors.tenant_members(),
+        "invitations": selectors.pending_invitations(),
+        "form": form,
+        "role_form": MemberRoleForm(),
+        "invitation_days": settings.MAESTRO_INVITATION_DAYS,
+    }
     return render(request, "tenants/members.html", context)
+
+
+def _base_url(request: HttpRequest) -> str:
+    return f"{request.scheme}://{request.get_host()}"
+
+
+def _pending_invitation(invitation_id: int) -> Invitation:
+    try:
+        return selectors.access_invitation(invitation_id=invitation_id)
+    except Invitation.DoesNotExist as exc:
+        raise Http404("No such invitation.") from exc
+
+
+@tenant_view(write=Permission.MANAGE_TENANT)
+@require_POST
+def invitation_resend(request: TenantRequest, tenant_slug: str, invitation_id: int) -> HttpResponse:
+    invitation = _pending_invitation(invitation_id)
+    try:
+        services.invitation_resend(invitation=invitation, actor=request.user, base_url=_base_url(request))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request, f"A new invitation went to {invitation.email}; the earlier link no longer works."
+        )
+    return redirect("tenants:members", tenant_slug=tenant_slug)
+
+
+@tenant_view(write=Permission.MANAGE_TENANT)
+@require_POST
+def invitation_revoke(request: TenantRequest, tenant_slug: str, invitation_id: int) -> HttpResponse:
+    invitation = _pending_invitation(invitation_id)
+    try:
+        services.invitation_revoke(invitation=invitation, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"The invitation of {invitation.email} is revoked.")
+    return redirect("tenants:members", tenant_slug=tenant_slug)
+
+
+@require_http_methods(["GET", "POST"])
+def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
+    """The e-mailed link, outside any tenant and without a login: the token is the credential."""
+    invitation = selectors.invitation_by_token(token=token)
+    if invitation is None or invitation.state != "pending":
+        state = invitation.state if invitation else "unknown"
+        reason = services.INVITATION_REFUSALS.get(state, "This invitation link is not valid.")
+        return render(
+            request, "tenants/invitation.html", {"refusal": reason}, status=404 if invitation is None else 410
+        )
+    existing = selectors.account_exists(email=invitation.email)
+    form = None if existing else InvitationAcceptForm(request.POST or None)
+    if request.method == "POST" and (form is None or form.is_valid()):
+        password = form.cleaned_data["password"] if form is not None else None
+        try:
+            membership = services.invitation_accept(token=token, password=password)
+        except ValidationError as exc:
+            if form is None:
+                return render(
+                    request, "tenants/invitation.html", {"refusal": " ".join(exc.messages)}, status=410
+                )
+            add_validation_errors(form, exc)
+        else:
+            return _after_joining(request, membership=membership, new_account=not existing)
+    context = {"invitation": invitation, "form": form}
+    return render(request, "tenants/invitation.html", context)
+
+
+def _after_joining(request: HttpRequest, *, membership: Membership, new_account: bool) -> HttpResponse:
+    dashboard = reverse("tenants:dashboard", kwargs={"tenant_slug": membership.tenant.slug})
+    if new_account:  # they just chose this account's password: no need to type it again
+        login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect(dashboard)
+    messages.success(request, f"You joined {membership.tenant.name}.")
+    if request.user.is_authenticated and request.user.pk == membership.user_id:
+        return redirect(dashboard)
+    return redirect(f"{reverse('login')}?next={dashboard}")
 
 
 @tenant_view(write=Permission.MANAGE_TENANT)

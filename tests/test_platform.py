@@ -91,3 +91,25 @@ def test_production_settings_refuse_the_development_secret_key():
     )
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+@pytest.mark.slow
+def test_the_launcher_stops_the_embedded_postgresql_it_started_and_not_one_it_found(monkeypatch, tmp_path):
+    """Importing `config` (its Celery app) may start the embedded PostgreSQL before the launcher runs:
+    what this process started is recorded where it starts, and only that is stopped at exit."""
+    from config import embedded, launcher
+
+    monkeypatch.setattr(embedded, "DATA_DIR", tmp_path)
+    monkeypatch.setattr(embedded, "_started", {})
+    embedded.ensure_postgres(name="pg", database="maestro")
+    pid_file = tmp_path / "pg" / "postmaster.pid"
+    assert embedded.started_here() == {"postgres": tmp_path / "pg"}
+    try:
+        monkeypatch.setattr(embedded, "_started", {})
+        embedded.ensure_postgres(name="pg", database="maestro")  # running already: not ours to stop
+        assert embedded.started_here() == {}
+        launcher._stop_embedded(embedded.started_here())
+        assert pid_file.exists()
+    finally:
+        launcher._stop_embedded({"postgres": tmp_path / "pg"})
+    assert not pid_file.exists()

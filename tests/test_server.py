@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from django.db import connection
 
 from api.tests.factories import make_created_key
 from config.launcher import web_command
@@ -131,6 +132,27 @@ def test_v1_reuses_upstream_connections(start_server, key_a, fake_provider):
         statuses = [client.post("/v1/chat/completions", json=body).status_code for _ in range(20)]
     assert statuses == [200] * 20
     assert fake_provider.stats()["accepted"] - accepted_before <= 2
+
+
+def _sessions_opened() -> int:
+    """Connections ever made to the test database (PostgreSQL counts them in pg_stat_database)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+def test_the_server_lends_database_connections_from_a_pool(start_server, key_a, fake_provider):
+    """Each ASGI request runs its database work on a thread of its own: without the pool, each one
+    opened a connection (a new PostgreSQL backend process)."""
+    server = start_server()
+    body = {"model": "standard-a", "messages": [{"role": "user", "content": "Hi"}]}
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key_a}"}) as client:
+        client.post("/v1/chat/completions", json=body)  # the pool opens its first connections
+        before = _sessions_opened()
+        statuses = [client.post("/v1/chat/completions", json=body).status_code for _ in range(30)]
+    assert statuses == [200] * 30
+    assert _sessions_opened() - before <= 3  # the pool's own, and this test's; was one per request
 
 
 def test_the_trace_lands_after_the_response_and_a_stopping_server_drains_it(

@@ -22,7 +22,7 @@ from prompts.tests import factories as prompt_factories
 from tenants.context import tenant_scope
 from tenants.middleware import TENANT_KWARG
 from tenants.roles import Role
-from tenants.tests.factories import make_member
+from tenants.tests.factories import make_invitation, make_member
 
 pytestmark = pytest.mark.django_db
 
@@ -36,6 +36,7 @@ def _first_version_id(tenant) -> int:
 # kwarg name -> function(tenant) returning the id of a fresh object owned by that tenant.
 OBJECT_FACTORIES: dict[str, Callable] = {
     "membership_id": lambda tenant: make_member(tenant=tenant, role=Role.VIEWER).pk,
+    "invitation_id": lambda tenant: make_invitation(tenant=tenant)[0].pk,
     "author_id": lambda tenant: author_factories.make_author(tenant=tenant).pk,
     # A version number, not a pk: the URL is authors/<author_id>/style/v<profile_version>/.
     "profile_version": lambda tenant: author_factories.make_style_profile(tenant=tenant).version,

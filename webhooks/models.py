@@ -16,6 +16,8 @@ class WebhookEvent(models.TextChoices):
     DRAFT_APPROVED = "draft.approved", "Draft approved"
     DRAFT_REJECTED = "draft.rejected", "Draft rejected"
     BUDGET_ALERT = "budget.alert", "Budget alert threshold crossed"
+    TTFT_ALERT = "latency.ttft_alert", "Time to first token p95 above its threshold, or back under it"
+    POST_DELIVERED = "post.delivered", "Post delivered to its channel (LinkedIn, or a CRM marking it)"
     TEST = "webhook.test", "Test event"
 
 

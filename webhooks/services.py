@@ -138,11 +138,15 @@ def draft_transition_emit(*, draft, from_state: str, actor_id: int | None, reaso
     webhook_event_emit(tenant=draft.tenant, event=event, data=data)
 
 
-def budget_alert_emit(*, tenant: Tenant, active, threshold: float, spent_micros: int) -> None:
-    """From `gateway.budgets.windows.record_crossings`, in the tenant's scope, once per crossing.
+def budget_alert_emit(
+    *, tenant: Tenant, active, threshold: float, spent_micros: int, kind: str = "threshold"
+) -> None:
+    """From `gateway.budgets.windows`, in the tenant's scope: once per crossing (`kind` "threshold"), and
+    once per period when the hard cap first refuses a call ("exhausted", threshold 1.0).
     Never lets a webhook problem disturb the gateway's accounting."""
     budget = active.budget
     data = {
+        "kind": kind,
         "budget_id": budget.id,
         "scope": budget.scope,
         "period": budget.period,

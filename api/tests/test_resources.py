@@ -248,6 +248,27 @@ def test_generation_detail_shows_the_draft_and_foreign_runs_are_404(api_for, ten
     assert error_of(api.get("/api/v1/generations?status=dreaming"))["code"] == "validation_error"
 
 
+def test_regenerate_starts_the_same_brief_afresh_and_needs_the_generate_scope(api_for, tenant_a, tenant_b):
+    draft = make_draft(tenant=tenant_a)
+    theirs = make_run(tenant=tenant_b)
+    api = api_for(tenant_a)
+    again = api.post(f"/api/v1/generations/{draft.run_id}/regenerate")
+    assert again.status_code == 202, again.content
+    assert again.json()["id"] != draft.run_id
+    with tenant_scope(tenant_a):
+        original, run = FlowRun.objects.get(pk=draft.run_id), FlowRun.objects.get(pk=again.json()["id"])
+    assert (run.author_id, run.brief, run.definition_id) == (
+        original.author_id,
+        original.brief,
+        original.definition_id,
+    )
+    assert run.inputs["regenerate"] is True  # its model calls are never answered from the cache
+    assert run.api_key_id == api.key.pk
+    assert api.post(f"/api/v1/generations/{theirs.pk}/regenerate").status_code == 404
+    reader = api_for(tenant_a, scopes=["read"])
+    assert error_of(reader.post(f"/api/v1/generations/{draft.run_id}/regenerate"))["code"] == "forbidden"
+
+
 # ---- drafts ------------------------------------------------------------------------------------------
 
 

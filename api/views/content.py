@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from api import serializers as s
+from api.exceptions import ApiError
 from api.models import Scope
 from api.views.base import TenantScopedView, body_of, query_of
 from authors import selectors as author_selectors
@@ -63,7 +67,13 @@ class MemoryViewSet(ReadViewSet, mixins.DestroyModelMixin):
     """What Maestro remembers about each author. `search` ranks them for a query, as flows do."""
 
     serializer_class = s.MemorySerializer
-    required_scopes = {"create": Scope.ADMIN, "partial_update": Scope.ADMIN, "destroy": Scope.ADMIN}
+    required_scopes = {
+        "create": Scope.ADMIN,
+        "partial_update": Scope.ADMIN,
+        "destroy": Scope.ADMIN,
+        "supersede": Scope.ADMIN,
+        "keep_both": Scope.ADMIN,
+    }
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
@@ -71,10 +81,12 @@ class MemoryViewSet(ReadViewSet, mixins.DestroyModelMixin):
             return memory_selectors.memories_list(status="all")
         query = query_of(s.MemoryFilter, self.request)
         author = author_selectors.access_author(author_id=query["author"]) if "author" in query else None
-        return memory_selectors.memories_list(author=author, kind=query.get("kind"), status=query["status"])
+        status_ = "all" if query["history"] else query["status"]
+        return memory_selectors.memories_list(author=author, kind=query.get("kind"), status=status_)
 
     @extend_schema(request=s.MemoryInput, responses={201: s.MemorySerializer})
     def create(self, request):
+        """Remember something; a near-duplicate merges, a contradiction is listed in `contradicts`."""
         data = body_of(s.MemoryInput, request)
         author = author_selectors.access_author(author_id=data.pop("author"))
         result = memory_services.memory_add(author=author, created_by=self.principal.user, **data)
@@ -89,17 +101,60 @@ class MemoryViewSet(ReadViewSet, mixins.DestroyModelMixin):
     def perform_destroy(self, instance) -> None:
         memory_services.memory_delete(memory=instance)
 
+    @extend_schema(request=s.MemorySupersedeInput, responses=s.MemorySerializer)
+    @action(detail=True, methods=["post"])
+    def supersede(self, request, pk=None):
+        """This memory is replaced by `successor`: it stops being valid now and links to it."""
+        memory = memory_selectors.access_memory(memory_id=pk)
+        successor = memory_selectors.access_memory(
+            memory_id=body_of(s.MemorySupersedeInput, request)["successor"]
+        )
+        with _state_errors():
+            memory = memory_services.memory_supersede(
+                memory=memory, successor=successor, actor=self.principal.user
+            )
+        return Response(s.MemorySerializer(memory).data)
+
+    @extend_schema(request=s.MemoryKeepBothInput, responses=s.MemoryConflictSerializer)
+    @action(detail=True, methods=["post"], url_path="keep-both")
+    def keep_both(self, request, pk=None):
+        """The memory and `other`, flagged as contradicting, both hold: the contradiction is closed."""
+        memory = memory_selectors.access_memory(memory_id=pk)
+        other = memory_selectors.access_memory(memory_id=body_of(s.MemoryKeepBothInput, request)["other"])
+        with _state_errors():
+            conflict = memory_services.memory_keep_both(memory=memory, other=other, actor=self.principal.user)
+        return Response(s.MemoryConflictSerializer(conflict).data)
+
+    @extend_schema(parameters=[s.MemoryConflictFilter], responses=s.MemoryConflictSerializer(many=True))
+    @action(detail=False, methods=["get"])
+    def conflicts(self, request):
+        """Contradictions between memories waiting for an editor, newest first."""
+        query = query_of(s.MemoryConflictFilter, request)
+        author = author_selectors.access_author(author_id=query["author"]) if "author" in query else None
+        page = self.paginate_queryset(memory_selectors.pending_conflicts(author=author))
+        return self.get_paginated_response(s.MemoryConflictSerializer(page, many=True).data)
+
     @extend_schema(parameters=[s.MemorySearchQuery], responses=s.ScoredMemorySerializer(many=True))
     @action(detail=False, methods=["get"], pagination_class=None)
     def search(self, request):
-        """The author's memories most relevant to `q`, best first, with the parts of each score."""
+        """The author's memories relevant to `q`, best first, with the parts of each score; below the
+        relevance floor nothing is listed. Only valid memories unless `history`."""
         query = query_of(s.MemorySearchQuery, request)
         author = author_selectors.access_author(author_id=query["author"])
         kinds = [query["kind"]] if "kind" in query else None
         found = memory_selectors.retrieve_memories(
-            author=author, query=query["q"], limit=query["limit"], kinds=kinds
+            author=author, query=query["q"], limit=query["limit"], kinds=kinds, history=query["history"]
         )
         return Response(s.ScoredMemorySerializer(found, many=True).data)
+
+
+@contextmanager
+def _state_errors() -> Iterator[None]:
+    """A memory not in the state the action needs answers 409, in the one error shape."""
+    try:
+        yield
+    except memory_services.MemoryStateError as exc:
+        raise ApiError(409, "conflict", str(exc)) from exc
 
 
 # Filters apply to the list only (the schema must not offer them where they mean nothing).

@@ -25,7 +25,7 @@ from api.views.base import TenantScopedView, body_of, query_of
 from api.views.content import ReadViewSet
 from authors.selectors import access_author
 from orchestrator import selectors as work_selectors
-from orchestrator.flows.services import draft_revise, flow_start
+from orchestrator.flows.services import draft_revise, flow_start, run_regenerate
 from orchestrator.models import FlowRun
 from reviews import selectors as review_selectors
 from reviews import services as reviews
@@ -82,7 +82,7 @@ def _same_request(run: FlowRun, data: dict) -> bool:
 class GenerationViewSet(ReadViewSet):
     """Generation requests: each starts a flow for an author and a brief; a worker runs it."""
 
-    required_scopes = {"create": Scope.GENERATE}
+    required_scopes = {"create": Scope.GENERATE, "regenerate": Scope.GENERATE}
 
     def get_serializer_class(self):
         return s.GenerationDetailSerializer if self.action == "retrieve" else s.GenerationSerializer
@@ -129,6 +129,23 @@ class GenerationViewSet(ReadViewSet):
         run = self.get_queryset().get(pk=run.pk)
         code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
         return Response(s.GenerationSerializer(run).data, status=code)
+
+    @extend_schema(
+        request=None,
+        responses={202: OpenApiResponse(s.GenerationSerializer, "Started: the same brief, written afresh.")},
+    )
+    @action(detail=True, methods=["post"])
+    def regenerate(self, request, pk=None):
+        """Try again: a new run of the same flow, author and brief whose model calls are never
+        answered from the cache (their fresh answers are stored)."""
+        run = run_regenerate(
+            run=self.get_object(),
+            created_by=self.principal.user,
+            api_key_id=self.principal.api_key_id,
+            require_queue=True,  # a broker that is down answers 503 at once; the run is kept
+        )
+        run = FlowRun.objects.select_related("definition", "draft").get(pk=run.pk)
+        return Response(s.GenerationSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
 def _draft_action(request_serializer=None):

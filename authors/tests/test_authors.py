@@ -417,7 +417,9 @@ def test_editor_onboards_an_author_from_samples_reviews_and_saves_the_card(
     sent = gateway_ready.requests()
     assert len(sent) == 1
     prompt = json.dumps(sent[0].body["messages"], ensure_ascii=False)
-    assert "Maya Chen" in prompt
+    # Redaction is on by default: the author's own name reaches the provider as a placeholder.
+    assert "Maya Chen" not in prompt
+    assert "[NAME_1]" in prompt
     assert "To a spreadsheet." in prompt
     with tenant_scope(tenant_a):
         trace = Trace.objects.get()

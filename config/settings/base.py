@@ -57,6 +57,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "telemetry.middleware.telemetry_middleware",  # first: its span and clock cover all the rest
     "django.middleware.security.SecurityMiddleware",
     "api.validation.api_edge_middleware",  # API bodies over the limit (413), unknown API URLs (404): JSON
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -64,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.context.audit_request_middleware",  # who acted, and from where, for the audit log
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -110,6 +112,20 @@ if not DATABASE_URL:
     )
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The web server's connection pool (psycopg_pool; config/asgi.py turns it on, docs/serving.md). Under
+# ASGI each request runs its database work on a thread of its own, so Django's persistent connections
+# are never reused: every request opened a connection (a new PostgreSQL backend process). The pool
+# lends one to each request and takes it back at its end. Workers, beat and commands keep persistent
+# connections: a worker thread holds its connection for the length of a flow anyway.
+if env_bool("MAESTRO_DB_POOL", False):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections, not Django
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False  # the pool checks a connection before lending it
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2,
+        "max_size": env_int("DB_POOL_MAX_SIZE", 20),  # per web process; size PostgreSQL's max_connections
+        "timeout": env_float("DB_POOL_TIMEOUT_SECONDS", 10),  # a request waiting longer gets an error
+        "max_idle": 300,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6's default, opted into now (provider and webhook URLs)
 
@@ -145,6 +161,8 @@ AXES_USERNAME_FORM_FIELD = "username"
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Maestro <maestro@localhost>")
+# An invitation to join a tenant (tenants.services.invitation_create) can be accepted for this long.
+MAESTRO_INVITATION_DAYS = env_int("MAESTRO_INVITATION_DAYS", 7)
 
 # --- Internationalization -------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -232,6 +250,32 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orchestrator.tasks.router_learn_all",
         "schedule": env_float("MAESTRO_ROUTER_LEARN_SECONDS", 3600),
     },
+    # Retention (privacy/services.py, docs/privacy-data.md): each tenant's policy, applied once a day;
+    # each run leaves a RetentionReport of what it removed.
+    "privacy-retention": {
+        "task": "privacy.tasks.retention_run_all",
+        "schedule": env_float("MAESTRO_RETENTION_SECONDS", 24 * 3600),
+    },
+    # Expired semantic-cache entries of every tenant (gateway.cache.cache_purge_expired).
+    "cache-purge-expired": {
+        "task": "privacy.tasks.cache_purge_expired",
+        "schedule": env_float("MAESTRO_CACHE_PURGE_SECONDS", 3600),
+    },
+    # Scheduled posts whose time has come go to their channel (publishing/services.py, docs/publishing.md).
+    "publishing-due": {
+        "task": "publishing.tasks.publish_due",
+        "schedule": env_float("MAESTRO_PUBLISH_EVERY_SECONDS", 30),
+    },
+    # Time to first token: each tenant's p95 against its policy's threshold (gateway/alerts.py).
+    "ttft-alerts": {
+        "task": "gateway.tasks.check_ttft_alerts",
+        "schedule": env_float("MAESTRO_TTFT_CHECK_SECONDS", 60),
+    },
+    # Post metrics of delivered LinkedIn posts, pulled while they still change.
+    "publishing-metrics": {
+        "task": "publishing.tasks.collect_metrics_all",
+        "schedule": env_float("MAESTRO_METRICS_EVERY_SECONDS", 6 * 3600),
+    },
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = False
@@ -249,6 +293,13 @@ MAESTRO_RUNS = {
 # A model call still marked in flight this long after its own deadline belonged to a process that
 # died: the sweeper writes it down as an interrupted call and charges it (gateway/tracing.py).
 MAESTRO_LOST_CALL_GRACE_SECONDS = env_float("MAESTRO_LOST_CALL_GRACE_SECONDS", 30)
+# Telemetry (docs/telemetry.md). /metrics answers only a bearer of this token (404 without one);
+# OpenTelemetry traces are configured by the standard OTEL_* variables alone (off when unset).
+MAESTRO_METRICS_TOKEN = env_str("MAESTRO_METRICS_TOKEN")
+# The TTFT alert: p95 of streamed calls' time to first token over this window, for tenants with at
+# least this many such calls in it (fewer say nothing about a percentile).
+MAESTRO_TTFT_WINDOW_MINUTES = env_int("MAESTRO_TTFT_WINDOW_MINUTES", 15)
+MAESTRO_TTFT_MIN_SAMPLES = env_int("MAESTRO_TTFT_MIN_SAMPLES", 20)
 # The gateway's tunables (gateway/runtime.py GatewayConfig). Every model call ends within its deadline:
 # attempts, waits and fallbacks included.
 MAESTRO_GATEWAY: dict[str, object] = {
@@ -262,6 +313,29 @@ MAESTRO_GATEWAY: dict[str, object] = {
 MAESTRO_ALLOW_PRIVATE_NETWORKS = env_bool(
     "MAESTRO_ALLOW_PRIVATE_NETWORKS", env_bool("MAESTRO_ALLOW_PRIVATE_HTTP_STEPS", False)
 )
+
+# Publishing (docs/publishing.md): retries of a failed delivery back off exponentially from
+# `backoff_seconds` up to `backoff_cap_seconds`, `max_attempts` in all; a post stuck `publishing` this long
+# (its worker died mid-call) is marked failed for a person to check, never sent twice by itself.
+MAESTRO_PUBLISHING = {
+    "max_attempts": env_int("MAESTRO_PUBLISH_MAX_ATTEMPTS", 5),
+    "backoff_seconds": env_float("MAESTRO_PUBLISH_BACKOFF_SECONDS", 60),
+    "backoff_cap_seconds": env_float("MAESTRO_PUBLISH_BACKOFF_CAP_SECONDS", 3600),
+    "stuck_after_seconds": env_float("MAESTRO_PUBLISH_STUCK_SECONDS", 600),
+    "metrics_days": env_int("MAESTRO_METRICS_DAYS", 30),
+}
+# LinkedIn's member posting (OAuth 2.0 and the Posts API). The base URLs are settings so that tests point
+# them at the fake server (testing/fake_linkedin.py); the app's credentials come from LinkedIn's
+# developer portal (docs/publishing.md).
+MAESTRO_LINKEDIN = {
+    "client_id": env_str("MAESTRO_LINKEDIN_CLIENT_ID", ""),
+    "client_secret": env_str("MAESTRO_LINKEDIN_CLIENT_SECRET", ""),
+    "redirect_uri": env_str("MAESTRO_LINKEDIN_REDIRECT_URI", ""),
+    "scopes": env_str("MAESTRO_LINKEDIN_SCOPES", "openid profile w_member_social"),
+    "oauth_url": env_str("MAESTRO_LINKEDIN_OAUTH_URL", "https://www.linkedin.com/oauth/v2"),
+    "api_url": env_str("MAESTRO_LINKEDIN_API_URL", "https://api.linkedin.com"),
+    "version": env_str("MAESTRO_LINKEDIN_VERSION", "202511"),
+}
 
 # --- Security defaults that hold locally too ------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
@@ -315,5 +389,7 @@ SPECTACULAR_SETTINGS = {
         "StepStatusEnum": "orchestrator.models.StepStatus",
         "TraceStatusEnum": "gateway.models.TraceStatus",
         "MemoryStatusEnum": ["valid", "expired", "all"],
+        "PostStatusEnum": "publishing.models.PostStatus",
+        "PostDeliveryStatusEnum": "publishing.models.DeliveryStatus",
     },
 }

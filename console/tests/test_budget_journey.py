@@ -65,10 +65,14 @@ def test_admin_sets_a_tiny_daily_budget_and_the_next_call_is_refused(
     assert "exhausted" in fragment.content.decode()
     assert "<h1>" not in fragment.content.decode()
 
-    # The refusal is in the trace explorer, and the crossings were queued as budget.alert webhooks.
+    # The refusal is in the trace explorer; the crossings and the refusal ("exhausted") were queued as
+    # budget.alert webhooks.
     with tenant_scope(tenant_a):
         assert Trace.objects.filter(status="refused", error_code="budget_exceeded").count() == 1
-        assert sorted(d.payload["data"]["threshold"] for d in WebhookDelivery.objects.all()) == [0.5, 1.0]
+        alerts = sorted(
+            (d.payload["data"]["kind"], d.payload["data"]["threshold"]) for d in WebhookDelivery.objects.all()
+        )
+        assert alerts == [("exhausted", 1.0), ("threshold", 0.5), ("threshold", 1.0)]
         assert Budget.objects.get().limit_micros == 4000
     traces = admin.get(f"/t/{tenant_a.slug}/console/traces/", {"error_code": "budget_exceeded"})
     assert len(traces.context["page"]) == 1

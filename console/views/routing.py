@@ -25,9 +25,11 @@ def models_page(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     policy = gateway_selectors.tenant_policy()
     form = PolicyForm(request.POST or None, instance=policy)
     if request.method == "POST" and form.is_valid():
+        policy = form.save(commit=False)
+        policy.cache_modes = form.cache_modes()
         services.policy_update(
             tenant=request.tenant,
-            policy=form.save(commit=False),
+            policy=policy,
             allowed_models=form.cleaned_data["allowed_models"],
             default_tiers=form.default_tiers(),
         )

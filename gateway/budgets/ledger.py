@@ -11,8 +11,8 @@ Usage:
 Every step is one Lua script over all the call's windows (budget_scripts.py), so concurrent calls
 cannot all pass the check before any of them is recorded, and spend can never pass a limit.
 
-Keys live under `prefix`. The scripts touch keys of several windows, so on Redis Cluster the prefix
-must carry a hash tag ("{maestro}:limits") to keep them in one slot.
+Keys live under `{<prefix>:budget}`: the scripts touch a reservation's record and the keys of several
+windows, and the hash tag keeps them in one Redis Cluster slot (`gateway.limits._redis.key_space`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from redis.commands.core import AsyncScript
 from gateway.budgets import scripts as budget_scripts
 from gateway.budgets.rebuild import LoadSpent, SpentCounterRebuilder
 from gateway.budgets.types import BudgetWindow, Grant, WindowSpend
-from gateway.limits._redis import Clock, as_text, clock_arg
+from gateway.limits._redis import Clock, as_text, clock_arg, key_space
 from gateway.limits.errors import BudgetExceeded, UnknownReservation
 
 # Rebuilding a counter and retrying is needed at most once per window; more means counters vanish
@@ -58,7 +58,7 @@ class BudgetLedger:
 
         `clock` is for tests: it pins the time the scripts see (see `gateway.limits._redis.LUA_NOW_MS`)."""
         self._redis = redis
-        self._prefix = f"{prefix}:budget"
+        self._prefix = key_space(prefix, "budget")
         self._counter_grace_seconds = counter_grace_seconds
         self._record_grace_seconds = record_grace_seconds
         self._settled_record_ms = max(1, int(settled_record_seconds * 1000))

@@ -7,18 +7,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from celery import current_app
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
 
 from common.money import micros_to_units
 from gateway.budgets import BudgetWindow
 from gateway.catalog import BudgetEntry, TenantCatalog
-from gateway.models import Budget, BudgetAlert, Trace
+from gateway.models import Budget, BudgetAlert, BudgetAlertKind, Trace
 from tenants.context import tenant_scope
 from tenants.models import Tenant
 from webhooks.services import budget_alert_emit  # budget.alert webhooks, sent on commit
 
 logger = logging.getLogger(__name__)
+
+# The e-mail of an alert goes from a worker (gateway/tasks.py), named rather than imported: the task
+# reads this module's period bounds, and a mail server must never hold up a model call.
+BUDGET_ALERT_MAIL = "gateway.tasks.send_budget_alert_mail"
 
 
 @dataclass(frozen=True)
@@ -101,7 +109,7 @@ def record_crossings(
         for threshold in crossed:
             try:
                 with transaction.atomic():
-                    BudgetAlert.objects.create(
+                    alert = BudgetAlert.objects.create(
                         budget_id=active.budget.id,
                         threshold=threshold,
                         period_start=active.starts_at,
@@ -111,6 +119,7 @@ def record_crossings(
                 continue  # another process recorded this crossing first
             recorded.append(threshold)
             budget_alert_emit(tenant=tenant, active=active, threshold=threshold, spent_micros=after_micros)
+            _mail_on_commit(tenant, alert)
             logger.warning(
                 "budget alert: tenant %s %s at %.0f%% (%s of %s)",
                 tenant.pk,
@@ -120,3 +129,68 @@ def record_crossings(
                 micros_to_units(limit),
             )
     return recorded
+
+
+def record_exhausted(tenant: Tenant, active: ActiveWindow, spent_micros: int) -> bool:
+    """Record that the window's hard cap refused a call: once per budget and period, as an alert of kind
+    "exhausted" (a `budget.alert` webhook and an e-mail to the admins). The cap refuses before spend
+    reaches the limit (a call's minimum cost no longer fits), so a crossing of 100% may never happen.
+
+    Returns whether this call recorded it. Never raises: the caller is refusing a call, and a problem
+    here must not change that answer."""
+    try:
+        return _record_exhausted(tenant, active, spent_micros)
+    except Exception:
+        logger.exception("could not record the exhausted alert of budget %s", active.budget.id)
+        return False
+
+
+def _record_exhausted(tenant: Tenant, active: ActiveWindow, spent_micros: int) -> bool:
+    with tenant_scope(tenant):
+        recorded = BudgetAlert.objects.filter(
+            budget_id=active.budget.id, kind=BudgetAlertKind.EXHAUSTED, period_start=active.starts_at
+        )
+        if recorded.exists():  # the usual case: every refused call after the first lands here
+            return False
+        try:
+            with transaction.atomic():
+                alert = BudgetAlert.objects.create(
+                    budget_id=active.budget.id,
+                    kind=BudgetAlertKind.EXHAUSTED,
+                    threshold=1.0,
+                    period_start=active.starts_at,
+                    spent=micros_to_units(spent_micros).quantize(Decimal("0.000001")),
+                )
+        except IntegrityError:
+            return False  # a concurrent refusal recorded it first
+        budget_alert_emit(
+            tenant=tenant, active=active, threshold=1.0, spent_micros=spent_micros, kind="exhausted"
+        )
+        _mail_on_commit(tenant, alert)
+    logger.warning(
+        "budget exhausted: tenant %s %s refused a call (%s of %s spent); it resets at %s",
+        tenant.pk,
+        active.window.label,
+        micros_to_units(spent_micros),
+        micros_to_units(active.budget.limit_micros),
+        active.window.resets_at.isoformat(),
+    )
+    return True
+
+
+def _mail_on_commit(tenant: Tenant, alert: BudgetAlert) -> None:
+    tenant_id, alert_id = tenant.pk, alert.pk
+
+    def send() -> None:
+        try:
+            current_app.send_task(
+                BUDGET_ALERT_MAIL,
+                args=(tenant_id, alert_id),
+                ignore_result=True,
+                retry=True,
+                retry_policy=settings.CELERY_TASK_PUBLISH_RETRY_POLICY,
+            )
+        except (KombuError, RedisError, OSError):  # the alert stays recorded, webhooks and all
+            logger.exception("could not queue the e-mail of budget alert %s", alert_id)
+
+    transaction.on_commit(send)

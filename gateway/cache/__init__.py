@@ -11,6 +11,8 @@ Intended call sequence in the gateway (the functions are sync: call them through
                                               max_tokens=request.max_tokens, temperature=request.temperature),
     )
     lookup = cache_lookup(scope=scope, request_text=request_text)   # before routing; honours opt-out
+                                      # and the tenant's mode for the purpose (policy.py); skipped
+                                      # when the request says cache_read=False
     if lookup:                        # a hit: no provider call, no budget, cost 0
         answer = lookup.hit.response_text
         # trace: cache_hit=True, cost_micros=0, routing["cache"] = lookup.trace_record()
@@ -25,12 +27,15 @@ When a prompt version or an author's style profile changes, call
 `cache_invalidate(tenant_id=..., prompt_version_id=...)` or `cache_invalidate(tenant_id=..., author_id=...)`.
 Stale entries could not match anyway (the scope holds both versions); invalidation frees them at once.
 
-What is compared: the user-role messages only, joined by newlines. Everything else that shapes the answer
+Whether a cached request may answer a new one is `decision.decide` (refusals, near duplicates, then
+the verifier). What is compared: the user-role messages only, joined by newlines. Everything else that
+shapes the answer
 (system prompt, earlier turns, the values behind redaction placeholders, max_tokens, temperature) goes into
 `context_digest`, which is part of the exact scope. Requests longer than `MAX_SEMANTIC_CHARS` hit only on
 identical text: the embedding model reads just their beginning. See docs/semantic-cache.md.
 """
 
+from gateway.cache.decision import Decision, decide
 from gateway.cache.guards import Verdict, compare
 from gateway.cache.store import (
     MAX_SEMANTIC_CHARS,
@@ -56,6 +61,7 @@ __all__ = [
     "CacheLookup",
     "CachePolicy",
     "CacheScope",
+    "Decision",
     "Refusal",
     "Verdict",
     "cache_invalidate",
@@ -64,6 +70,7 @@ __all__ = [
     "cache_purge_expired",
     "cache_store",
     "compare",
+    "decide",
     "embed_request",
     "forget_cache_policy",
     "request_context_digest",

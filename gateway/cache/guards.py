@@ -16,7 +16,8 @@ change what a request asks for and that embeddings smooth over:
 
 English and Portuguese. Typos in ordinary words do not matter: only the words above are compared.
 `compare(a, b)` returns a `Verdict` whose `reason` explains a refusal (it goes into the trace).
-`analyze(text)` is the per-request half, so a lookup analyses its own request once.
+`analyze(text)` is the per-request half, so a lookup analyses its own request once. These checks are
+the first refusals of `decision.decide`, which adds the structural ones (structure.py).
 """
 
 from __future__ import annotations
@@ -65,7 +66,6 @@ class Features:
     """What the guards compare, extracted once per text."""
 
     words: frozenset[str]  # every folded word, for "does the other side mention it at all"
-    sequence: tuple[str, ...]  # the folded words in order, for near-duplicate (typo) detection
     entities: frozenset[str]
     numbers: frozenset[str]
     units: frozenset[str]
@@ -104,7 +104,6 @@ def analyze(text: str) -> Features:
     scope_words = {p for w in words for p in _parts(w) if p in vocab.SCOPE_WORDS}
     return Features(
         words=frozenset(words) | {_stem(w) for w in words},
-        sequence=tuple(_clean_word(v) if k == "word" else v for k, v in tokens if k != "stop" and v),
         entities=frozenset(_entities(text) | codes | _special_tokens(tokens) | _known_names(words)),
         numbers=frozenset(numbers),
         units=frozenset(units),
@@ -160,36 +159,6 @@ def compare_features(a: Features, b: Features) -> Verdict:
     return PASS
 
 
-def near_duplicate(a: Features, b: Features) -> bool:
-    """The same words up to typos: every word on each side has a counterpart on the other within a
-    small edit distance (none for words of up to 4 letters, 1 up to 8, 2 beyond). Word order and
-    repeated words do not matter; a substituted word ("remote work" -> "pricing") does."""
-    if not a.sequence or not b.sequence:
-        return False
-    return _all_matched(a.sequence, b.sequence) and _all_matched(b.sequence, a.sequence)
-
-
-def _all_matched(mine: tuple[str, ...], theirs: tuple[str, ...]) -> bool:
-    pool = set(theirs)
-    return all(word in pool or any(_typo_of(word, other) for other in pool) for word in mine)
-
-
-def _typo_of(word: str, other: str) -> bool:
-    """A slip, not another word: within the edit budget, and not two words the dictionary knows
-    ("formal"/"normal" are both words; "cancle" is not one)."""
-    if not word[0].isalpha() or any(c.isdigit() for c in word + other):
-        return False  # numbers, codes, handles and symbols must match exactly
-    if not _edits_within(word, other, _allowed_edits(word)):
-        return False
-    known = vocab.known_words()
-    return not (word in known and other in known)
-
-
-def _allowed_edits(word: str) -> int:
-    # Short words are left exact: "post"/"most"/"cost" are different words one letter apart.
-    return 0 if len(word) <= 4 else 1 if len(word) <= 8 else 2
-
-
 def _edits_within(a: str, b: str, limit: int) -> bool:
     """Optimal-string-alignment distance (a transposition counts as one edit) of at most `limit`."""
     if limit == 0 or abs(len(a) - len(b)) > limit:
@@ -207,19 +176,6 @@ def _edits_within(a: str, b: str, limit: int) -> bool:
             return False
         previous2, previous = previous, current
     return previous[-1] <= limit
-
-
-# A near-duplicate (same words up to typos) is served down to this similarity, below the threshold.
-NEAR_DUPLICATE_FLOOR = 0.35  # typo pairs of the tuning split go down to 0.39
-
-
-def may_serve(cached: Features, new: Features, *, similarity: float, threshold: float) -> Verdict:
-    """The whole decision for one candidate: similar enough (or the same words up to typos and at least
-    NEAR_DUPLICATE_FLOOR), and no guard objects. Typos move MiniLM vectors a lot, so a near-duplicate
-    need not reach the threshold."""
-    if similarity < threshold and not (similarity >= NEAR_DUPLICATE_FLOOR and near_duplicate(cached, new)):
-        return Verdict(False, "similarity", f"similarity {similarity:.3f} below {threshold:.2f}")
-    return compare_features(cached, new)
 
 
 # ---- extraction -------------------------------------------------------------------------------
@@ -356,6 +312,10 @@ def _times(tokens: list[tuple[str, str]], original: str) -> set[str]:
         for part in _parts(word):
             if part in vocab.TIME_WORDS:
                 times.add(vocab.TIME_WORDS[part])
+            elif part.endswith("s") and part[:-1] in vocab.TIME_WORDS:  # "Mondays", "sextas"
+                times.add(vocab.TIME_WORDS[part[:-1]])
+            elif _misspelt_time(part):
+                times.add(_misspelt_time(part))
         if word == "may" and (
             _near_number(words, index) or re.search(r"(?<![.!?]\s)(?<!^)\bMay\b", original)
         ):
@@ -363,6 +323,20 @@ def _times(tokens: list[tuple[str, str]], original: str) -> set[str]:
         if word in ("am", "pm") and index and words[index - 1][0] == "number":
             times.add(word)
     return times
+
+
+@lru_cache(maxsize=8192)
+def _misspelt_time(word: str) -> str:
+    """A slip in a month or weekday name ("Tuuesday", "ujne"): not a word of its own, one edit (two
+    for long names) from the name."""
+    if len(word) < 5 or word in vocab.known_words() or word in vocab.FUNCTION_WORDS:
+        return ""
+    for form, canonical in vocab.TIME_WORDS.items():
+        if canonical in vocab.CALENDAR_NAMES and len(form) >= 4 and abs(len(form) - len(word)) <= 2:
+            limit = 1 if len(form) <= 8 else 2
+            if _edits_within(word, form, limit):
+                return canonical
+    return ""
 
 
 def _near_number(words: list[tuple[str, str]], index: int) -> bool:
@@ -402,8 +376,10 @@ def _entities(text: str) -> set[str]:
 
 
 def _is_name(piece: str, word: str, folded: str, sentence_start: bool, following: list[str]) -> bool:
-    if not word or folded in vocab.TIME_WORDS or word == "I":
-        return False
+    if not word or folded in vocab.TIME_WORDS or word == "I" or folded in vocab.FUNCTION_WORDS:
+        return False  # "I'm", "Let's"
+    if word.isupper() and len(word) <= 4 and (len(folded) <= 2 or folded in vocab.known_words()):
+        return False  # "OK", "ATM", "FAQ": ordinary words in capitals (a swap of them is still seen)
     inner_caps = any(c.isupper() for c in word[1:])
     if inner_caps and len(word) >= 2:  # LinkedIn, HubSpot, CEO, B2B, SaaS
         return True
@@ -433,25 +409,17 @@ def _negations(words: list[str], *, portuguese: bool) -> list[str]:
 
 # ---- checks -----------------------------------------------------------------------------------
 def _close(word: str, others: frozenset[str]) -> bool:
-    """The same word, or a one-letter slip in a long one ("Linkdin" for "LinkedIn")."""
-    if word in others:
+    """The same word, its plural, or a slip ("Linkdin" for "LinkedIn", "Zom" for "Zoom"): one edit in
+    a short word, two in a longer one, never between two words the embedding model knows."""
+    if word in others or word.removesuffix("s") in others or word + "s" in others:
         return True
-    if len(word) < 6:
+    if len(word) < 3:
         return False
-    return any(abs(len(word) - len(o)) <= 1 and _within_one_edit(word, o) for o in others)
-
-
-def _within_one_edit(a: str, b: str) -> bool:
-    if len(a) > len(b):
-        a, b = b, a
-    i = 0
-    while i < len(a) and a[i] == b[i]:
-        i += 1
-    if len(a) == len(b):
-        return a[i + 1 :] == b[i + 1 :] or (
-            i + 1 < len(a) and a[i] == b[i + 1] and a[i + 1] == b[i] and a[i + 2 :] == b[i + 2 :]
-        )
-    return a[i:] == b[i + 1 :]
+    known = vocab.known_words()
+    limit = 1 if len(word) <= 5 else 2
+    return any(
+        not (word in known and o in known) and len(o) >= 3 and _edits_within(word, o, limit) for o in others
+    )
 
 
 def _check_entities(a: Features, b: Features) -> Verdict:
@@ -473,6 +441,9 @@ def _check_numbers(a: Features, b: Features) -> Verdict:
 
 
 def _check_times(a: Features, b: Features) -> Verdict:
+    extra = a.times ^ b.times
+    if extra and extra <= vocab.TIME_UNITS and (a.times <= b.times or b.times <= a.times):
+        return PASS  # "the store's hours on Tuesdays" / "open on Tuesdays": a unit on one side only
     if a.times != b.times:
         return Verdict(False, "time", f"dates or times differ: {_show(a.times)} vs {_show(b.times)}")
     return PASS
@@ -518,6 +489,8 @@ def _check_scope(a: Features, b: Features) -> Verdict:
         return Verdict(False, "scope", f"owners differ: {_show(a.owners)} vs {_show(b.owners)}")
     for mine, theirs in ((a, b), (b, a)):
         for word in mine.scope_words:
+            if vocab.SCOPE_WORDS[word] in vocab.LENIENT_SCOPE and not theirs.scope:
+                continue  # "Are there any discounts" / "Do you offer discounts": filler, not scope
             if vocab.SCOPE_WORDS[word] not in theirs.scope and not _close(word, theirs.words):
                 return Verdict(False, "scope", f"scope differs: {_show(a.scope)} vs {_show(b.scope)}")
     return PASS

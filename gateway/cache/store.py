@@ -2,7 +2,7 @@
 
 A lookup embeds the request once, asks PostgreSQL for the nearest live entries of exactly the same
 tenant and scope (explicit `tenant_id` and `scope_hash` filters: vector searches do not pass through the
-scoped manager), and walks them nearest first through the guards. The first candidate the guards accept
+scoped manager), and walks them nearest first through `decision.decide`. The first candidate it accepts
 is the hit; otherwise the miss carries the best candidate and why it was refused, for the trace.
 """
 
@@ -13,6 +13,7 @@ import json
 import re
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -20,7 +21,8 @@ from django.db.models import F
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
-from gateway.cache.guards import NEAR_DUPLICATE_FLOOR, analyze, may_serve
+from gateway.cache import policy as cache_modes
+from gateway.cache.decision import decide, floor
 from gateway.embeddings import get_embedder
 from gateway.models import SemanticCacheEntry, TenantPolicy
 
@@ -67,6 +69,10 @@ class CachePolicy:
     enabled: bool = True
     threshold: float = 0.78  # TenantPolicy.cache_threshold's default
     ttl_seconds: int = 7 * 24 * 3600
+    modes: dict[str, str] = field(default_factory=dict)  # purpose -> off/exact/semantic (policy.py)
+
+    def mode(self, purpose: str) -> str:
+        return cache_modes.mode_for(purpose, self.modes) if self.enabled else cache_modes.OFF
 
 
 @dataclass(frozen=True)
@@ -173,11 +179,13 @@ def cache_policy(tenant_id: int) -> CachePolicy:
     row = (
         TenantPolicy.objects.unscoped()
         .filter(tenant_id=tenant_id)
-        .values("cache_enabled", "cache_threshold", "cache_ttl_seconds")
+        .values("cache_enabled", "cache_threshold", "cache_ttl_seconds", "cache_modes")
         .first()
     )
     policy = (
-        CachePolicy(row["cache_enabled"], row["cache_threshold"], row["cache_ttl_seconds"])
+        CachePolicy(
+            row["cache_enabled"], row["cache_threshold"], row["cache_ttl_seconds"], row["cache_modes"] or {}
+        )
         if row
         else CachePolicy()
     )
@@ -200,9 +208,28 @@ def _embedder():
     return get_embedder()
 
 
+_vectors: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
+_vectors_lock = threading.Lock()
+VECTOR_MEMO_SIZE = 2048
+
+
 def embed_request(text: str) -> list[float]:
-    """The request's vector; pass it to `cache_lookup` and, after a miss, to `cache_store`."""
-    return _embedder().embed([text])[0]
+    """The request's vector, remembered per process for the last VECTOR_MEMO_SIZE texts: a request
+    asked again (a retry, the same step of another run) skips the model, which is most of a lookup's
+    time. Pass it to `cache_lookup` and, after a miss, to `cache_store`."""
+    embedder = _embedder()
+    key = (embedder.model_id, text)
+    with _vectors_lock:
+        vector = _vectors.get(key)
+        if vector is not None:
+            _vectors.move_to_end(key)
+            return vector
+    vector = embedder.embed([text])[0]
+    with _vectors_lock:
+        _vectors[key] = vector
+        while len(_vectors) > VECTOR_MEMO_SIZE:
+            _vectors.popitem(last=False)
+    return vector
 
 
 # ---- lookup -------------------------------------------------------------------------------------
@@ -216,12 +243,15 @@ def cache_lookup(
 ) -> CacheLookup:
     """Find an answer to an equivalent earlier request of the same tenant and scope.
 
-    `threshold` overrides the tenant's `cache_threshold`; a tenant that opted out never hits.
+    `threshold` overrides the tenant's `cache_threshold`; a tenant that opted out never hits, and the
+    tenant's mode for the scope's purpose (policy.py) says whether other wordings may hit.
     """
     started = time.perf_counter()
     policy = cache_policy(scope.tenant_id)
-    if not policy.enabled:
-        return CacheLookup(reason="cache disabled for this tenant", embedding=embedding)
+    mode = policy.mode(scope.purpose)
+    if mode == cache_modes.OFF:
+        why = "cache disabled for this tenant" if not policy.enabled else f"cache off for {scope.purpose!r}"
+        return CacheLookup(reason=why, embedding=embedding)
     threshold = policy.threshold if threshold is None else threshold
     embedder = _embedder()
     scope_hash = scope.digest(embedder.model_id)
@@ -229,9 +259,13 @@ def cache_lookup(
     # Exact repeats first: no embedding needed, and the only way long requests ever hit.
     lookup = _exact_lookup(live, request_text)
     if not lookup and len(request_text) <= MAX_SEMANTIC_CHARS:
+        # Embedded on a miss in both modes: the store after the call needs the vector anyway.
         if embedding is None:
-            embedding = embedder.embed([request_text])[0]
-        lookup = _nearest_lookup(live, request_text, embedding, threshold, top_k)
+            embedding = embed_request(request_text)
+        if mode == cache_modes.EXACT:
+            lookup.reason = f"no identical request; {scope.purpose!r} is cached for exact repeats only"
+        else:
+            lookup = _nearest_lookup(live, request_text, embedding, threshold, top_k)
     lookup.embedding = embedding
     if lookup.hit:
         SemanticCacheEntry.objects.unscoped().filter(pk=lookup.hit.entry_id).update(
@@ -268,29 +302,23 @@ def _exact_lookup(live, request_text: str) -> CacheLookup:
 
 
 def _nearest_lookup(live, request_text: str, embedding, threshold: float, top_k: int) -> CacheLookup:
-    # Down to the near-duplicate floor: a request with typos can embed far from its original and still
-    # be served when its words match up to typos (guards.may_serve).
-    floor = min(threshold, NEAR_DUPLICATE_FLOOR)
+    # Down to the decision's floor: a request with typos can embed far from its original and still
+    # be served when its words align up to typos (decision.decide).
+    lowest = floor(threshold)
     candidates = list(
         live.annotate(distance=CosineDistance("embedding", embedding))
-        .filter(distance__lte=1 - floor)
+        .filter(distance__lte=1 - lowest)
         .order_by("distance")[:top_k]
     )
     if not candidates:
-        return CacheLookup(reason=f"no earlier request of this scope within similarity {floor:.2f}")
-    features = analyze(request_text)
+        return CacheLookup(reason=f"no earlier request of this scope within similarity {lowest:.2f}")
     refusals: list[Refusal] = []
     for entry in candidates:
         similarity = 1 - entry.distance
-        verdict = may_serve(analyze(entry.request_text), features, similarity=similarity, threshold=threshold)
+        verdict = decide(entry.request_text, request_text, similarity=similarity, threshold=threshold)
         if verdict.ok:
-            how = (
-                f">= {threshold:.2f}"
-                if similarity >= threshold
-                else "below the threshold, same words up to typos"
-            )
             return CacheLookup(
-                hit=_hit(entry, similarity, f"similarity {similarity:.3f} {how}; guards passed"),
+                hit=_hit(entry, similarity, verdict.reason),
                 best_similarity=1 - candidates[0].distance,
                 refusals=refusals,
             )
@@ -331,16 +359,17 @@ def cache_store(
     ttl_seconds: int | None = None,
     embedding: list[float] | None = None,
 ) -> SemanticCacheEntry | None:
-    """Keep a successful answer for later equivalent requests (None when the tenant opted out).
+    """Keep a successful answer for later equivalent requests (None when the tenant opted out, or its
+    mode for the purpose is off).
 
     The same request text in the same scope replaces the earlier entry instead of piling up copies.
     """
     policy = cache_policy(scope.tenant_id)
-    if not policy.enabled or not response_text:
+    if policy.mode(scope.purpose) == cache_modes.OFF or not response_text:
         return None
     embedder = _embedder()
     if embedding is None:
-        embedding = embedder.embed([request_text])[0]
+        embedding = embed_request(request_text)
     scope_hash = scope.digest(embedder.model_id)
     request_hash = _request_hash(request_text)
     ttl = policy.ttl_seconds if ttl_seconds is None else ttl_seconds

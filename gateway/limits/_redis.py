@@ -36,6 +36,28 @@ def clock_arg(clock: Clock | None) -> str:
     return "" if clock is None else str(int(clock()))
 
 
+def key_space(prefix: str, family: str) -> str:
+    """Where one primitive keeps its keys: `{<prefix>:<family>}`, a Redis Cluster hash tag. Cluster
+    runs a script only when all its keys hash to one slot, and a key with a tag hashes by the tag
+    alone, so every key of a family shares a slot whatever follows it (a budget's windows and its
+    reservation record; a tenant's and an API key's buckets). The families spread over the cluster.
+    A prefix that carries its own tag ("{maestro}") is kept as it is: all of Maestro's keys then
+    share that one slot."""
+    if hash_tag(prefix) is not None:
+        return f"{prefix}:{family}"
+    return f"{{{prefix}:{family}}}"
+
+
+def hash_tag(key: str) -> str | None:
+    """The part of `key` Redis Cluster hashes, when it is not the whole key: between the first `{`
+    and the first `}` after it, if that is not empty."""
+    start = key.find("{")
+    end = key.find("}", start + 1) if start != -1 else -1
+    if end <= start + 1:
+        return None
+    return key[start + 1 : end]
+
+
 def as_text(value: bytes | str) -> str:
     """Replies are bytes unless the caller's client was built with decode_responses=True."""
     return value.decode() if isinstance(value, bytes) else value

@@ -27,7 +27,7 @@ from enum import StrEnum
 
 from redis.asyncio import Redis
 
-from ._redis import LUA_NOW_MS, Clock, as_text, clock_arg
+from ._redis import LUA_NOW_MS, Clock, as_text, clock_arg, key_space
 
 # Per key: a hash {state, open_until, probe_until} (times in server ms; no hash = closed) and a
 # sorted set of failure times. Both expire when idle, which leaves the circuit closed.
@@ -141,7 +141,7 @@ class CircuitBreaker:
         gets company. `clock` is for tests: it pins the time the scripts see (`_redis.LUA_NOW_MS`)."""
         if failure_threshold < 1:
             raise ValueError("failure_threshold must be at least 1")
-        self._prefix = f"{prefix}:circuit"
+        self._prefix = key_space(prefix, "circuit")
         self._threshold = failure_threshold
         self._window_ms = _ms(window_seconds)
         self._cooldown_ms = _ms(cooldown_seconds)

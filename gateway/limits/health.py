@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from ._redis import LUA_NOW_MS, Clock, as_float_or_none, clock_arg
+from ._redis import LUA_NOW_MS, Clock, as_float_or_none, clock_arg, key_space
 
 # One hash per model: EWMA fields 'latency', 'ttft', 'tps', and per ring slot n the fields
 # 'n:epoch' (which slot-length period the slot counts), 'n:ok' and 'n:err'.
@@ -124,7 +124,7 @@ class ModelHealth:
         """`clock` is for tests: it pins the time the scripts see (see `_redis.LUA_NOW_MS`)."""
         if not 0 < alpha <= 1:
             raise ValueError("alpha must be in (0, 1]")
-        self._prefix = f"{prefix}:health"
+        self._prefix = key_space(prefix, "health")
         self._alpha = alpha
         self._slot_ms = max(1, int(window_seconds * 1000 / slots))
         self._slots = slots

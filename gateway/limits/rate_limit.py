@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from ._redis import LUA_NOW_MS, Clock, as_text, clock_arg
+from ._redis import LUA_NOW_MS, Clock, as_text, clock_arg, key_space
 from .errors import RateLimited, RequestExceedsCapacity
 
 # A bucket's state is {tokens, at}: its level at server time `at` (seconds, float). The level at
@@ -117,7 +117,7 @@ class Bucket:
 class TokenBucketLimiter:
     def __init__(self, redis: Redis, prefix: str, *, clock: Clock | None = None) -> None:
         """`clock` is for tests: it pins the time the scripts see (see `_redis.LUA_NOW_MS`)."""
-        self._prefix = f"{prefix}:rate"
+        self._prefix = key_space(prefix, "rate")
         self._clock = clock
         self._acquire = redis.register_script(_ACQUIRE)
         self._adjust = redis.register_script(_ADJUST)

@@ -11,7 +11,7 @@ waits for one in line (first come, first served) without any provider timeout ru
     finally:
         await slot.release()
 
-State in Redis (one Lua script per change, the server's clock), under `<prefix>:slots:<key>`:
+State in Redis (one Lua script per change, the server's clock), under `{<prefix>:slots}:<key>`:
 - `holders`: a sorted set of holder ids scored by when their lease ends. A holder's process renews
   its lease while it holds the slot; a process that dies stops renewing, and its slot frees itself
   when the lease ends (`lease_seconds`).
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
-from ._redis import LUA_NOW_MS, Clock, clock_arg
+from ._redis import LUA_NOW_MS, Clock, clock_arg, key_space
 from .errors import LimitError
 
 logger = logging.getLogger("maestro.gateway")
@@ -167,7 +167,7 @@ class SlotSemaphore:
         pause between two looks at the line; `clock` is for tests (see `_redis.LUA_NOW_MS`)."""
         if lease_seconds <= 0 or waiter_ttl_seconds <= poll_seconds[1]:
             raise ValueError("lease_seconds must be positive and waiter_ttl_seconds above the longest poll")
-        self._prefix = f"{prefix}:slots"
+        self._prefix = key_space(prefix, "slots")
         self.lease_ms = int(lease_seconds * 1000)
         self.waiter_ttl_ms = int(waiter_ttl_seconds * 1000)
         self.poll_seconds = poll_seconds

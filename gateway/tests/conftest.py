@@ -23,7 +23,7 @@ async def prefix(redis):
     """A key prefix of this test's own, so parallel runs never share budgets, buckets or circuits."""
     prefix = f"test-limits:{uuid.uuid4().hex}"
     yield prefix
-    keys = [key async for key in redis.scan_iter(match=f"{prefix}:*")]
+    keys = [key async for key in redis.scan_iter(match=f"*{prefix}:*")]  # keys are "{<prefix>:<family>}:..."
     if keys:
         await redis.delete(*keys)
 

@@ -268,7 +268,7 @@ async def test_a_counter_lost_after_a_restart_is_rebuilt_rather_than_read_as_zer
     await ledger.reserve(reservation, [budget], wanted_micros=8_000, minimum_micros=1, ttl_seconds=60)
     recorded_in_postgres = 8_000
     await ledger.settle(reservation, 8_000)
-    await redis.delete(*[key async for key in redis.scan_iter(match=f"{prefix}:*:spent")])  # Redis lost it
+    await redis.delete(*[key async for key in redis.scan_iter(match=f"*{prefix}:*:spent")])  # Redis lost it
 
     grant = await ledger.reserve(new_id(), [budget], wanted_micros=8_000, minimum_micros=1, ttl_seconds=60)
 

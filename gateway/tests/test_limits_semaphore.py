@@ -76,7 +76,7 @@ async def test_a_wait_longer_than_the_timeout_gives_up_and_leaves_the_line(redis
     assert caught.value.limit == 1
     assert caught.value.position == 1
     assert "busy for 0.3s" in str(caught.value)
-    assert await redis.zcard(f"{prefix}:slots:m:queue") == 0  # nobody left in line
+    assert await redis.zcard(f"{{{prefix}:slots}}:m:queue") == 0  # nobody left in line
     await held.release()
     again = await semaphore.acquire("m", limit=1, timeout=1)  # the next caller is not stuck behind it
     await again.release()
@@ -87,11 +87,11 @@ async def test_a_cancelled_wait_leaves_the_line_at_once(redis, prefix):
     held = await semaphore.acquire("m", limit=1, timeout=5)
     waiter = asyncio.create_task(semaphore.acquire("m", limit=1, timeout=30))
     await asyncio.sleep(0.1)
-    assert await redis.zcard(f"{prefix}:slots:m:queue") == 1
+    assert await redis.zcard(f"{{{prefix}:slots}}:m:queue") == 1
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
-    assert await redis.zcard(f"{prefix}:slots:m:queue") == 0
+    assert await redis.zcard(f"{{{prefix}:slots}}:m:queue") == 0
     await held.release()
 
 
@@ -150,8 +150,8 @@ async def test_a_waiter_whose_process_died_does_not_block_the_line(redis, prefix
     ghost.cancel()  # would leave the line; a dead process cannot, so put it back as if it had died
     with pytest.raises(asyncio.CancelledError):
         await ghost
-    await redis.zadd(f"{prefix}:slots:m:queue", {"ghost": 0})
-    await redis.zadd(f"{prefix}:slots:m:seen", {"ghost": 0})  # last seen long ago
+    await redis.zadd(f"{{{prefix}:slots}}:m:queue", {"ghost": 0})
+    await redis.zadd(f"{{{prefix}:slots}}:m:seen", {"ghost": 0})  # last seen long ago
     await held.release()
     slot = await semaphore.acquire("m", limit=1, timeout=1)  # not behind the ghost
     await slot.release()

@@ -62,3 +62,16 @@ def test_timeouts_follow_expected_output_and_observed_speed():
     assert fast.first_token < fast.total
     unary = timeouts_for(policy, max_tokens=1000, stream=False, tokens_per_second=100, ttft_s=0.5)
     assert unary.first_token == unary.total  # a non-streamed answer arrives whole
+    assert unary.total < fast.total  # a stream's gap timeout catches a hang: its total can be looser
+
+
+def test_a_model_whose_slots_share_one_machine_gets_time_for_each_to_run_slower():
+    """Two calls on a two-slot llama.cpp server each run at about half the speed seen alone: they
+    timed out at the 10 s floor while generating (seen on the embedded default)."""
+    policy = TimeoutPolicy()
+    alone = timeouts_for(policy, max_tokens=300, stream=True, tokens_per_second=65, ttft_s=0.7)
+    shared = timeouts_for(policy, max_tokens=300, stream=True, tokens_per_second=65, ttft_s=0.7, shared_by=2)
+    assert shared.first_token > alone.first_token
+    assert shared.total >= 5 + 300 / (65 / 2 * 0.25)  # a quarter of each slot's share of the speed
+    speed = {"tokens_per_second": 65, "ttft_s": 0.7}
+    assert timeouts_for(policy, max_tokens=300, stream=True, shared_by=0, **speed) == alone  # no limit set

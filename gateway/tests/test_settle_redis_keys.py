@@ -40,7 +40,7 @@ def _calls_then_keys(tenant, config, *, wait_seconds: float) -> dict[str, int]:
         await asyncio.sleep(wait_seconds)
         redis = Redis.from_url(settings.REDIS_URL)
         try:
-            keys = [k async for k in redis.scan_iter(match=f"{config.key_prefix}:budget:reservation:*")]
+            keys = [k async for k in redis.scan_iter(match=f"{{{config.key_prefix}:budget}}:reservation:*")]
             return {key.decode(): await redis.pttl(key) for key in keys}
         finally:
             await redis.aclose()

@@ -145,7 +145,7 @@ def test_a_base_model_gets_the_document_and_a_chat_model_the_messages(tenant_a, 
     with tenant_scope(tenant_a):
         LLMModel.objects.filter(alias="standard-a").update(prompt_format="document")
     fake_provider.set_behaviour(Behaviour(text="We call every customer. It works.\n###\nTopic: more"))
-    document = "LinkedIn posts by Ana.\n\nTopic: onboarding\n\n"
+    document = "LinkedIn posts by our CEO.\n\nTopic: onboarding\n\n"  # no personal data: sent as written
     base = _complete(request_for(tenant_a, document=document, stop=["###"]))
     chat = _complete(request_for(tenant_a, "Write a comment.", purpose="comment", document=document))
     assert base.model == "standard-a"

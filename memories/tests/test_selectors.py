@@ -45,7 +45,7 @@ def test_retrieval_never_returns_another_tenants_memories_even_when_they_match_b
 def test_retrieval_returns_only_the_authors_own_memories(in_tenant_a, author_a, tenant_a):
     other = make_author(tenant=tenant_a, name="Other Author")
     _add(other, "Talk about the Zephyr launch in every post.")
-    mine = _add(author_a, "Mention the customer advisory board when relevant.")
+    mine = _add(author_a, "The Zephyr launch moved to the spring.")
     results = retrieve_memories(author=author_a, query="Zephyr launch")
     assert [found.memory.pk for found in results] == [mine.pk]
 

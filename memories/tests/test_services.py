@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from memories.models import Memory
-from memories.services import DEDUP_THRESHOLD, memory_add, memory_expire, memory_update
+from memories.services import memory_add, memory_expire, memory_update
 from memories.tests.factories import make_author
 from tenants.context import tenant_scope
 
@@ -109,7 +109,3 @@ def test_bad_input_is_refused(in_tenant_a, author_a):
         {"valid_until"},
     ]
     assert Memory.objects.count() == 0
-
-
-def test_the_threshold_is_the_documented_one():
-    assert DEDUP_THRESHOLD == 0.85

@@ -20,6 +20,7 @@ from orchestrator.flows.steps import RunContext, StepFailedError
 from orchestrator.models import FINISHED_STATUSES, FlowRun, RunStatus, StepRun, StepStatus
 from reviews.models import Draft, DraftState
 from reviews.services import transition
+from telemetry.tracing import span
 
 if TYPE_CHECKING:
     from orchestrator.sweeper import Lease
@@ -97,7 +98,8 @@ def run_once(ctx: RunContext, key: str, step_type: str, position: int, work: Cal
     ctx.step_key, ctx.attempt, ctx.call_ids, ctx.cost_micros = key, step_run.attempts + 1, [], 0
     events.publish(ctx.run.pk, "step", key=key, type=step_type, status=StepStatus.RUNNING)
     try:
-        output = work()
+        with span(f"step {key}", _step_attributes(ctx, key, step_type)):
+            output = work()
     except StepFailedError as exc:
         _store(step_run, ctx, status=StepStatus.FAILED, error=str(exc))
         events.publish(ctx.run.pk, "step", key=key, type=step_type, status=StepStatus.FAILED, error=str(exc))
@@ -114,6 +116,16 @@ def run_once(ctx: RunContext, key: str, step_type: str, position: int, work: Cal
         text=output.get("text", "")[:4000],
     )
     return output
+
+
+def _step_attributes(ctx: RunContext, key: str, step_type: str) -> dict[str, object]:
+    return {
+        "maestro.tenant_id": ctx.run.tenant_id,
+        "maestro.flow_run_id": ctx.run.pk,
+        "maestro.step": key,
+        "maestro.step_type": step_type,
+        "maestro.step_attempt": ctx.attempt,
+    }
 
 
 def _store(

@@ -15,7 +15,7 @@ def revise_on_request(draft: Draft, round_number: int) -> Draft:
     if draft.state != DraftState.CHANGES_REQUESTED or draft.run is None:
         return draft  # already handled (a redelivered task) or not from a flow
     request = DraftTransition.objects.filter(draft=draft, to_state=DraftState.CHANGES_REQUESTED).last()
-    ctx = RunContext(run=draft.run, author=draft.author, profile=draft.profile)
+    ctx = RunContext(run=draft.run, author=draft.author, profile=draft.profile, fresh=True)
     key = f"human.revise.{round_number}"
     output = run_once(
         ctx,

@@ -38,13 +38,17 @@ def flow_start(
     inputs: dict | None = None,
     series_id: int | None = None,
     require_queue: bool = False,
+    regenerate: bool = False,
 ) -> tuple[FlowRun, bool]:
     """Queue a run (returns at once; a worker executes it). Returns (run, created): the same
     idempotency key returns the run it started the first time.
 
     The run is saved before its message is sent; if the broker is down it stays `queued` and the
     sweeper sends it once the broker answers. With `require_queue` (the API) the caller also hears
-    about it: QueueUnavailableError, carrying the saved run's id."""
+    about it: QueueUnavailableError, carrying the saved run's id.
+
+    With `regenerate`, and whenever the author already has a run of this brief, the run's model calls
+    are never answered from the cache: the same brief asked again gets a new post."""
     brief = brief.strip()
     if not brief:
         raise ValidationError({"brief": "Say what the post is about."})
@@ -57,6 +61,8 @@ def flow_start(
         if existing is not None:
             return existing, False
     definition = flow_definition_for(flow_name)
+    # The same brief again for the same author is a request for another post, not a repeat.
+    regenerate = regenerate or FlowRun.objects.filter(author=author, brief=brief).exists()
     try:
         with transaction.atomic():
             run = FlowRun.objects.create(
@@ -64,7 +70,7 @@ def flow_start(
                 steps=definition.steps,
                 author=author,
                 brief=brief,
-                inputs=inputs or {},
+                inputs={**(inputs or {}), **({"regenerate": True} if regenerate else {})},
                 created_by=created_by,
                 api_key_id=api_key_id,
                 idempotency_key=idempotency_key,
@@ -78,6 +84,28 @@ def flow_start(
     if sending.failed and require_queue:
         raise queueing.QueueUnavailableError(sending.error, run.pk)
     return run, True
+
+
+def run_regenerate(
+    *,
+    run: FlowRun,
+    created_by: User | None = None,
+    api_key_id: int | None = None,
+    require_queue: bool = False,
+) -> FlowRun:
+    """Write the same brief again for the same author: a new run of the same flow whose calls skip
+    the cache, so "try again" gives another post rather than the one already written."""
+    new_run, _ = flow_start(
+        author=run.author,
+        brief=run.brief,
+        flow_name=run.definition.name,
+        created_by=created_by,
+        api_key_id=api_key_id,
+        inputs={k: v for k, v in run.inputs.items() if k != "regenerate"},
+        regenerate=True,
+        require_queue=require_queue,
+    )
+    return new_run
 
 
 def flow_definitions_install() -> list[FlowDefinition]:

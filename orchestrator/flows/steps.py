@@ -63,6 +63,14 @@ class RunContext:
     call_ids: list[str] = field(default_factory=list)
     cost_micros: int = 0
     last_text_step: str | None = None
+    # Never served from the cache: a reviewer asked for changes (the fresh answer is still stored).
+    fresh: bool = False
+
+    @property
+    def cache_read(self) -> bool:
+        """Whether this run's calls may be answered from the cache: not when the run regenerates an
+        earlier one (flow_start(regenerate=True)) or revises on a reviewer's request."""
+        return not (self.fresh or self.run.inputs.get("regenerate"))
 
     def variables(self) -> dict[str, str]:
         """Everything a prompt of this run may use; each template takes the names it declares."""
@@ -233,6 +241,7 @@ def gateway_call(
         prompt_version_id=prompt_version_id,
         profile_version=ctx.profile.version if ctx.profile else None,
         cacheable=cacheable,
+        cache_read=ctx.cache_read,
         **parameters,
     )
     on_event = _delta_publisher(ctx) if stream_text else None

@@ -237,6 +237,23 @@ def test_a_finished_run_whose_stream_expired_still_says_how_it_ended(
     ]
 
 
+def test_regenerate_starts_the_same_brief_afresh_for_writers_only(client_for, members_a, tenant_a, live_run):
+    with tenant_scope(tenant_a):
+        FlowRun.objects.filter(pk=live_run.pk).update(status=RunStatus.SUCCEEDED)
+    regenerate = url("run_regenerate", tenant_a, run_id=live_run.pk)
+    page = client_for(members_a[Role.WRITER]).get(url("run", tenant_a, run_id=live_run.pk))
+    assert regenerate in page.content.decode()
+    assert client_for(members_a[Role.VIEWER]).post(regenerate).status_code == 403
+    response = client_for(members_a[Role.WRITER]).post(regenerate)
+    assert response.status_code == 302
+    with tenant_scope(tenant_a):
+        run = FlowRun.objects.exclude(pk=live_run.pk).get()
+    assert response["Location"] == url("run", tenant_a, run_id=run.pk)
+    assert (run.brief, run.author_id) == (live_run.brief, live_run.author_id)
+    assert run.inputs.get("regenerate") is True
+    assert run.created_by_id == members_a[Role.WRITER].user_id
+
+
 def test_the_stream_of_a_run_that_needs_attention_ends_with_its_final_event(
     client_for, members_a, tenant_a, live_run
 ):

@@ -24,3 +24,20 @@ document.addEventListener("click", (event) => {
   document.addEventListener("htmx:afterSwap", refresh);
   setInterval(refresh, 1000);
 })();
+
+// A form whose answer takes a model call: <form data-busy="Reading the samples"> disables its button
+// on submit and says what is happening, with the seconds counting, until the next page arrives.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.dataset.busy) return;
+  const status = form.querySelector("[data-busy-status]");
+  form.querySelectorAll("button").forEach((button) => { button.disabled = true; });
+  if (!status) return;
+  const started = Date.now();
+  const show = () => {
+    status.textContent = `${form.dataset.busy}… ${Math.floor((Date.now() - started) / 1000)} s`;
+  };
+  show();
+  status.hidden = false;
+  setInterval(show, 1000);
+});

@@ -1,7 +1,11 @@
+import secrets
+from datetime import timedelta
+
 import factory
+from django.utils import timezone
 
 from tenants.context import tenant_scope
-from tenants.models import Membership, Tenant, User
+from tenants.models import Invitation, Membership, Tenant, User, invitation_token_hash
 from tenants.roles import Role
 
 PASSWORD = "correct-horse-battery"
@@ -35,3 +39,19 @@ def make_member(*, tenant: Tenant, role: str = Role.WRITER, user: User | None = 
     user = user or UserFactory()
     with tenant_scope(tenant):
         return Membership.objects.create(user=user, role=role)
+
+
+def make_invitation(
+    *, tenant: Tenant, email: str | None = None, role: str = Role.WRITER, invited_by: User | None = None
+) -> tuple[Invitation, str]:
+    """An open invitation and the token of its link (what the e-mail carries)."""
+    token = secrets.token_urlsafe(16)
+    with tenant_scope(tenant):
+        invitation = Invitation.objects.create(
+            email=email or f"invitee{Invitation.objects.count()}@example.test",
+            role=role,
+            invited_by=invited_by,
+            token_hash=invitation_token_hash(token),
+            expires_at=timezone.now() + timedelta(days=7),
+        )
+    return invitation, token

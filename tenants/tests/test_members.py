@@ -1,6 +1,7 @@
 import pytest
 from django.core import mail
 
+from tenants import services
 from tenants.context import tenant_scope
 from tenants.models import Membership, User
 from tenants.roles import Role
@@ -8,15 +9,14 @@ from tenants.roles import Role
 pytestmark = pytest.mark.django_db
 
 
-def test_admin_adds_a_new_person_who_gets_a_set_password_email(
-    client_for, members_a, tenant_a, django_capture_on_commit_callbacks
+def test_adding_a_person_by_the_service_gives_a_new_address_a_set_password_email(
+    tenant_a, rf, django_capture_on_commit_callbacks
 ):
-    client = client_for(members_a[Role.ADMIN])
+    request = rf.post("/")
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(
-            f"/t/{tenant_a.slug}/members/", {"email": "New.Person@Example.test", "role": "editor"}
+        services.member_add(
+            tenant=tenant_a, email="New.Person@Example.test", role=Role.EDITOR, request=request
         )
-    assert response.status_code == 302
     user = User.objects.get(email="new.person@example.test")
     assert not user.has_usable_password()
     with tenant_scope(tenant_a):

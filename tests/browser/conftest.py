@@ -11,11 +11,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+
+from orchestrator.models import FlowRun
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FAILURES = ROOT / ".data" / "browser-failures"
@@ -113,3 +117,14 @@ def _screenshot(test_name: str, number: int, context: BrowserContext) -> None:
 @pytest.fixture
 def page(new_context) -> Page:
     return new_context().new_page()
+
+
+@pytest.fixture
+def unseen_run_ids():
+    """Start FlowRun ids where no earlier test run went. A run's progress is a Redis stream keyed by
+    the run id alone (orchestrator.flows.events), on a Redis shared by every test run on this machine,
+    while each run recreates its test database and so restarts ids at 1: the page of run 1 would
+    replay the stale stream of an earlier run 1 (for up to an hour) and stop listening early."""
+    start = time.time_ns() // 1000 % 10**15  # microseconds: unique per run, far above other runs' ids
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)", [FlowRun._meta.db_table, start])

@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import pytest
-from django.db import connection
 from playwright.sync_api import Page, expect
 
 from authors.models import Author
 from authors.services import style_profile_save
 from gateway.tests.gateway_support import register_fake_models
 from orchestrator.flows.services import flow_definitions_install
-from orchestrator.models import FlowRun
 from prompts.services import prompt_defaults_install
 from reviews.models import Draft, DraftState
 from tenants.context import cross_tenant_access, tenant_scope
@@ -51,17 +48,6 @@ def post_flow(tenant_a, fake_provider):
         author = Author.objects.create(name="Ana Souza", headline="CEO at Acme", language="en")
         style_profile_save(author=author, created_by=None, tone="Direct, warm", banned_phrases=[])
     return author
-
-
-@pytest.fixture
-def unseen_run_ids():
-    """Start FlowRun ids where no earlier test run went. A run's progress is a Redis stream keyed by
-    the run id alone (orchestrator.flows.events), on a Redis shared by every test run on this machine,
-    while each run recreates its test database and so restarts ids at 1: the page of run 1 would
-    replay the stale stream of an earlier run 1 (for up to an hour) and stop listening early."""
-    start = time.time_ns() // 1000 % 10**15  # microseconds: unique per run, far above other runs' ids
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)", [FlowRun._meta.db_table, start])
 
 
 @pytest.fixture

@@ -1,0 +1,144 @@
+"""The cache decision on pairs of each failure pattern of issue 13 (pure: no database).
+
+Similarities are the real all-MiniLM-L6-v2 ones: the decision is asked as the lookup asks it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gateway.cache import decision
+from gateway.cache.structure import align, parse, strip_courtesy
+
+THRESHOLD = 0.78
+
+MUST_NOT_SERVE = [
+    # direction and role swaps
+    ("Find me a flight from Lisbon to Porto on Friday", "Find me a flight from Porto to Lisbon on Friday"),
+    ("Convert 100 USD to EUR", "Convert 100 EUR to USD"),
+    ("Should we migrate from Slack to Teams?", "Should we migrate from Teams to Slack?"),
+    ("Traduza o texto de inglês para português", "Traduza o texto de português para inglês"),
+    # negation by prefix and by verbs of opposite sense
+    ("Is the hotel booking refundable?", "Is the hotel booking non-refundable?"),
+    ("Can members bring a guest to the gym?", "Can non-members bring a guest to the gym?"),
+    ("Does the travel insurance cover lost luggage?", "Does the travel insurance exclude lost luggage?"),
+    ("Does the building allow pets on weekends?", "Does the building ban pets on weekends?"),
+    ("O seguro cobre bagagem extraviada?", "O seguro exclui bagagem extraviada?"),
+    # comparison words
+    ("Is delivery free for orders over $40?", "Is delivery free for orders under $40?"),
+    ("Can I cancel within 24 hours of booking?", "Can I cancel after 24 hours of booking?"),
+    # groups and roles
+    ("What is the vacation policy for full-time staff?", "What is the vacation policy for part-time staff?"),
+    ("How much is a museum ticket for adults?", "How much is a museum ticket for children?"),
+    ("Do you sell men's rain jackets?", "Do you sell women's rain jackets?"),
+    ("Can I buy a gift for my sister online?", "Can I buy a gift card for my sister online?"),
+    # entities and numbers stay refused
+    ("Reset my Notion password", "Reset my Trello password"),
+    ("Give me 5 tips for hooks", "Give me 7 tips for hooks"),
+]
+
+MUST_SERVE = [
+    # greetings and thanks are courtesy, not scope or time
+    ("How do I reset my password?", "Hi team, how do I reset my password?"),
+    ("Can I change my flight date?", "Morning! Can I change my flight date?"),
+    ("Where can I download my invoices?", "Where can I download my invoices? Thanks!"),
+    # "I'm", "OK" and "ATM" are ordinary words
+    ("Is there a fee to use an ATM abroad?", "OK, is there a fee to use an ATM abroad?"),
+    ("I'm trying to update my billing address", "I'm trying to update my billing address please"),
+    # plural weekdays
+    ("Is the store open on Sunday?", "Is the store open on Sundays?"),
+    # typos, short words included
+    ("How do I cancel my subscription?", "how do i cancle my subscripton"),
+    ("Deste post eu gosto", "Deste pots eu gosto"),
+    # the same arguments in the same roles, reordered or with a symmetric word
+    ("Compare HubSpot and Salesforce", "Compare Salesforce and HubSpot"),
+    ("Book a flight from Lisbon to Porto on Friday", "On Friday, book a flight from Lisbon to Porto"),
+]
+
+
+@pytest.fixture(scope="module")
+def similarity(local_embedder):
+    def cosine(a: str, b: str) -> float:
+        va, vb = local_embedder.embed([a, b])
+        return float(np.dot(va, vb))
+
+    return cosine
+
+
+@pytest.mark.parametrize(("cached", "new"), MUST_NOT_SERVE)
+def test_a_request_that_asks_for_something_else_is_not_served(cached, new, similarity):
+    verdict = decision.decide(cached, new, similarity=similarity(cached, new), threshold=THRESHOLD)
+    assert not verdict.ok, verdict.reason
+    assert verdict.reason
+
+
+@pytest.mark.parametrize(("cached", "new"), MUST_SERVE)
+def test_the_same_request_typed_differently_is_served(cached, new, similarity):
+    verdict = decision.decide(cached, new, similarity=similarity(cached, new), threshold=THRESHOLD)
+    assert verdict.ok, verdict.reason
+
+
+def test_a_swap_is_refused_even_at_the_highest_similarity():
+    verdict = decision.decide(
+        "Transfer 50 EUR from savings to checking",
+        "Transfer 50 EUR from checking to savings",
+        similarity=1.0,
+        threshold=1.0,
+    )
+    assert (verdict.ok, verdict.guard) == (False, "order")
+
+
+def test_a_refusal_says_what_differs():
+    verdict = decision.decide(
+        "Does the plan cover dental care?",
+        "Does the plan exclude dental care?",
+        similarity=0.95,
+        threshold=0.78,
+    )
+    assert verdict.guard in ("swap", "antonym")
+    assert "cover" in verdict.reason
+    assert "exclude" in verdict.reason
+
+
+def test_a_higher_threshold_never_serves_more():
+    pairs = [(c, n, s) for (c, n) in MUST_SERVE for s in (0.6, 0.8, 0.9)]
+    for cached, new, sim in pairs:
+        served = [
+            decision.decide(cached, new, similarity=sim, threshold=t).ok for t in (0.5, 0.7, 0.8, 0.9, 1.0)
+        ]
+        assert served == sorted(served, reverse=True), (cached, new, sim)
+
+
+def test_greetings_and_sign_offs_are_set_aside_but_a_bare_greeting_is_kept():
+    assert strip_courtesy("Hi team, can I get a refund?") == "can I get a refund?"
+    assert strip_courtesy("Olá pessoal, posso cancelar?") == "posso cancelar?"
+    assert strip_courtesy("Can I get a refund? Thanks in advance") == "Can I get a refund?"
+    assert strip_courtesy("Hello") == "Hello"
+
+
+def test_the_alignment_sees_negation_through_a_prefix_and_a_negator():
+    prefixed = align(parse("Discounts for members"), parse("Discounts for non-members"))
+    assert prefixed.negated == ("members",)
+    glued = align(parse("How do I subscribe?"), parse("How do I unsubscribe?"))
+    assert glued.negated == ("subscribe",)
+    worded = align(parse("Use emojis in the post"), parse("Do not use emojis in the post"))
+    assert "use" in worded.negated
+    same = align(parse("Write a post without emojis"), parse("Draft a post with no emojis"))
+    assert same.negated == ()
+
+
+def test_a_phrase_moved_elsewhere_is_not_an_argument_swap():
+    moved = align(
+        parse("Find a flight from Lisbon to Porto on Monday"),
+        parse("On Monday find a flight from Lisbon to Porto"),
+    )
+    assert moved.swapped == ()
+    swapped = align(parse("Convert 10 GBP into BRL"), parse("Convert 10 BRL into GBP"))
+    assert swapped.swapped
+
+
+def test_the_verifier_weights_match_the_features_and_serve_an_aligned_paraphrase():
+    verifier = decision.verifier()
+    assert len(verifier.weights) == len(decision.FEATURES)
+    assert 0.0 < verifier.cutoff < 1.0
+    assert verifier.weights[decision.FEATURES.index("similarity_margin")] >= 0
