@@ -184,10 +184,32 @@ def _stop(process: subprocess.Popen) -> None:
             process.kill()
 
 
+def _wait_until_the_hosts_are_quiet(timeout: float = 20, quiet_for: float = 1.0) -> None:
+    """Until no other session on the test database has run a query or held a transaction open for
+    `quiet_for` seconds. The hosts write traces just after they answer; the flush that ends each test
+    (TRUNCATE) would otherwise deadlock with those inserts and leave the next test the rows."""
+    deadline, quiet_since = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')"
+            )
+            busy = cursor.fetchone()[0]
+        if busy:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_for:
+            return
+        time.sleep(0.05)
+
+
 @pytest.fixture(autouse=True)
-def on_the_deployment(deployment, settings) -> Iterator[None]:
+def on_the_deployment(deployment, settings, transactional_db) -> Iterator[None]:
     """This process on the deployment's Redis, as its hosts are: it sends the sweeper's task as beat
-    would (a worker runs it) and reads what the hosts wrote."""
+    would (a worker runs it) and reads what the hosts wrote. Set up after the database, so that its
+    teardown waits for the hosts to finish writing before the database is flushed."""
     app = current_app._get_current_object()
     previous_broker, publisher = settings.CELERY_BROKER_URL, events._client()
     settings.REDIS_URL = settings.CELERY_BROKER_URL = settings.CELERY_RESULT_BACKEND = deployment.broker_url
@@ -195,6 +217,7 @@ def on_the_deployment(deployment, settings) -> Iterator[None]:
     events._local.client = None
     deployment.provider.reset()
     yield
+    _wait_until_the_hosts_are_quiet()
     deployment.provider.reset()
     _point_celery_at(app, previous_broker)
     events._local.client = publisher

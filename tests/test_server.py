@@ -151,8 +151,18 @@ def test_the_server_lends_database_connections_from_a_pool(start_server, key_a, 
         client.post("/v1/chat/completions", json=body)  # the pool opens its first connections
         before = _sessions_opened()
         statuses = [client.post("/v1/chat/completions", json=body).status_code for _ in range(30)]
-    assert statuses == [200] * 30
-    assert _sessions_opened() - before <= 3  # the pool's own, and this test's; was one per request
+        assert statuses == [200] * 30
+        assert _sessions_opened() - before <= 3  # the pool's own, and this test's; was one per request
+        # The database drops the server's connections (a restart, an operator): the pool checks each
+        # connection before lending it, so no request fails on a dead one.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            assert cursor.fetchone()[0] >= 1
+        after = [client.post("/v1/chat/completions", json=body).status_code for _ in range(5)]
+    assert after == [200] * 5
 
 
 def test_the_trace_lands_after_the_response_and_a_stopping_server_drains_it(

@@ -119,7 +119,10 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # connections: a worker thread holds its connection for the length of a flow anyway.
 if env_bool("MAESTRO_DB_POOL", False):
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections, not Django
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False  # the pool checks a connection before lending it
+    # With a pool, Django turns this into the pool's check before it lends a connection: one round
+    # trip, so that a connection the server dropped (a restart, a terminated backend) is replaced
+    # instead of failing the request that borrows it.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 2,
         "max_size": env_int("DB_POOL_MAX_SIZE", 20),  # per web process; size PostgreSQL's max_connections
