@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.services import record
 from authors.models import Author
 from gateway.embeddings import get_embedder
 from memories.contradictions import (
@@ -323,6 +324,12 @@ def memory_supersede(*, memory: Memory, successor: Memory, actor: User | None = 
         memory.superseded_by = successor
         memory.save(update_fields=["valid_until", "superseded_by", "updated_at"])
         _resolve(memory=memory, other=successor, status=MemoryConflict.Status.SUPERSEDED, actor=actor)
+        record(
+            action="memory.superseded",
+            target=memory,
+            after={"valid_until": memory.valid_until, "superseded_by": successor.pk},
+            actor=actor,
+        )
     return memory
 
 
@@ -333,6 +340,7 @@ def memory_keep_both(*, memory: Memory, other: Memory, actor: User | None = None
     if conflict is None:
         raise MemoryStateError("There is no pending contradiction between these two memories.")
     _resolve(memory=memory, other=other, status=MemoryConflict.Status.KEPT, actor=actor)
+    record(action="memory.kept_both", target=memory, after={"contradicts": other.pk}, actor=actor)
     conflict.refresh_from_db()
     return conflict
 

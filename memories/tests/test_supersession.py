@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
+from audit.models import AuditEvent
 from memories.models import Memory, MemoryConflict
 from memories.selectors import memories_list, pending_conflicts, retrieve_memories
 from memories.services import MemoryStateError, memory_add, memory_keep_both, memory_supersede, memory_update
@@ -50,6 +51,12 @@ def test_superseding_ends_the_old_memory_links_it_and_retrieval_forgets_it(in_te
     assert (conflict.status, conflict.resolved_by) == (MemoryConflict.Status.SUPERSEDED, editor)
     assert _retrieved(author_a, "how many employees") == [new.pk]
     assert set(_retrieved(author_a, "how many employees", history=True)) == {old.pk, new.pk}
+    (event,) = AuditEvent.objects.filter(action="memory.superseded")
+    assert (event.actor_user_id, event.target_id, event.after["superseded_by"]) == (
+        editor.pk,
+        str(old.pk),
+        new.pk,
+    )
 
 
 def test_keeping_both_closes_the_conflict_and_keeps_both_valid(in_tenant_a, author_a):
@@ -57,6 +64,8 @@ def test_keeping_both_closes_the_conflict_and_keeps_both_valid(in_tenant_a, auth
     new = _add(author_a, "Post on Thursdays.").memory
     conflict = memory_keep_both(memory=new, other=old)
     assert conflict.status == MemoryConflict.Status.KEPT
+    (event,) = AuditEvent.objects.filter(action="memory.kept_both")
+    assert (event.target_id, event.after) == (str(new.pk), {"contradicts": old.pk})
     assert not pending_conflicts().exists()
     assert set(_retrieved(author_a, "which day to post")) == {old.pk, new.pk}
     with pytest.raises(MemoryStateError, match="no pending contradiction"):
