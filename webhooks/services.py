@@ -111,31 +111,13 @@ def webhook_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
 # ---- one attempt --------------------------------------------------------------------------------
 
 
-# ---- hooks called from shared code (reviews.services, gateway.budgets.windows) ----------
+# ---- events other apps emit (reviews.services names DRAFT_EVENTS; gateway.budgets.windows) ----
 
 DRAFT_EVENTS = {
     "ready": WebhookEvent.DRAFT_READY,
     "approved": WebhookEvent.DRAFT_APPROVED,
     "rejected": WebhookEvent.DRAFT_REJECTED,
 }
-
-
-def draft_transition_emit(*, draft, from_state: str, actor_id: int | None, reason: str) -> None:
-    """From `reviews.services.transition`, inside its transaction: deliveries go out on commit."""
-    event = DRAFT_EVENTS.get(draft.state)
-    if event is None:
-        return
-    data = {
-        "draft_id": draft.pk,
-        "author_id": draft.author_id,
-        "flow_name": draft.flow_name,
-        "state": draft.state,
-        "previous_state": from_state,
-        "actor_id": actor_id,
-    }
-    if event == WebhookEvent.DRAFT_REJECTED:
-        data["reason"] = reason
-    webhook_event_emit(tenant=draft.tenant, event=event, data=data)
 
 
 def budget_alert_emit(
