@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from api import resolved_keys
 from api.models import ApiKey, Scope
 from audit.services import record
 from tenants.models import User
@@ -77,6 +78,7 @@ def api_key_revoke(*, key: ApiKey) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
+        resolved_keys.forget()  # this process stops serving it now; others within the cache's life
         record(
             action="api_key.revoked",
             target=key,

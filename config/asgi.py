@@ -4,6 +4,8 @@ Django's ASGI handler answers HTTP only; this wrapper adds the lifespan protocol
 process-wide runtime (pooled upstream connections, one Redis pool) is made once when the server
 starts, on the server's own loop, and drained when it stops: calls settle their budget and write
 their trace after the response is sent, and a SIGTERM waits for that work instead of dropping it.
+`POST /v1/chat/completions` goes through the front door of api/openai_asgi.py, which serves the
+common case without Django's middleware stack and hands everything else to Django.
 """
 
 import logging
@@ -16,7 +18,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 os.environ.setdefault("MAESTRO_DB_POOL", "on")  # the web server lends connections from a pool (settings)
 django_application = get_asgi_application()  # sets Django up before the gateway is imported
 
-from gateway.runtime import start_serving, stop_serving  # noqa: E402 - needs Django set up
+from api.openai_asgi import front_door  # noqa: E402 - needs Django set up
+from gateway.runtime import start_serving, stop_serving  # noqa: E402
 
 logger = logging.getLogger("maestro.server")
 
@@ -36,8 +39,11 @@ async def _lifespan(receive: Any, send: Any) -> None:
             return
 
 
+served = front_door(django_application)  # POST /v1/chat/completions without Django's stack
+
+
 async def application(scope: dict, receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
         await _lifespan(receive, send)
         return
-    await django_application(scope, receive, send)
+    await served(scope, receive, send)

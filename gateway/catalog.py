@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from common.money import cost_micros
+from gateway.cache.policy import OFF as CACHE_OFF
+from gateway.cache.policy import mode_for as cache_mode_for
 from gateway.models import Budget, LLMModel, ProviderEndpoint, RoutePreference, TenantPolicy
 from gateway.providers.base import ProviderConfig
 from gateway.redaction import DEFAULT_RULES, RedactionRules, known_names
@@ -77,6 +79,16 @@ class PolicyEntry:
     store_prompts: bool = True
     fallback_chains: dict[str, list[str]] = field(default_factory=dict)  # purpose -> aliases to try first
     redaction: RedactionRules = DEFAULT_RULES  # sensitive terms, known names (docs/redaction.md)
+    cache_enabled: bool = True  # as TenantPolicy; the cache's own policy read is gateway/cache/store.py
+    cache_modes: dict[str, str] = field(default_factory=dict)
+
+    def cache_off_reason(self, purpose: str) -> str | None:
+        """Why a call of `purpose` never meets the semantic cache, or None when it may."""
+        if not self.cache_enabled:
+            return "cache disabled for this tenant"
+        if cache_mode_for(purpose, self.cache_modes) == CACHE_OFF:
+            return f"cache off for {purpose!r}"
+        return None
 
 
 @dataclass(frozen=True)
@@ -153,6 +165,8 @@ def _policy() -> PolicyEntry:
             detect_names=policy.redact_names,
             detect_addresses=policy.redact_names,
         ),
+        cache_enabled=policy.cache_enabled,
+        cache_modes=dict(policy.cache_modes or {}),
     )
 
 

@@ -179,6 +179,10 @@ class Call:
             ),
         )
         self.cache_text = request_text_for(self.outgoing)
+        off = self.catalog.policy.cache_off_reason(self.request.purpose)
+        if off is not None:  # known from the catalog: no thread hop to ask the cache, nothing to store
+            self.cache_lookup, self.cache_scope = CacheLookup(reason=off), None
+            return False
         if not self.request.cache_read:  # asked for a fresh answer: not served, but kept for next time
             self.cache_lookup = CacheLookup(reason="a fresh answer was asked for (regenerate or revision)")
             return False
@@ -783,7 +787,11 @@ class Call:
         by_key = {w.window.key: w for w in self.windows}
         for spend in spends:
             active = by_key.get(spend.key)
-            if active and spend.spent_before_micros is not None:
+            if (
+                active
+                and spend.spent_before_micros is not None
+                and budget_windows.thresholds_crossed(active, spend.spent_before_micros, spend.spent_micros)
+            ):
                 await _db(budget_windows.record_crossings)(
                     self.request.tenant, active, spend.spent_before_micros, spend.spent_micros
                 )

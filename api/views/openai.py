@@ -44,6 +44,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_field, inline_ser
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from api.authentication import Principal
 from api.exceptions import ApiError, error_response, from_gateway_error, to_api_error
 from api.models import Scope
 from api.views.base import TenantScopedView, body_of
@@ -56,7 +57,7 @@ from gateway import (
     complete,
     stream,
 )
-from gateway.catalog import load_catalog
+from gateway.catalog import TenantCatalog, load_catalog
 from gateway.loop import call_streaming
 from gateway.models import TIER_ORDER
 from gateway.providers.base import Message
@@ -88,8 +89,11 @@ class ContentField(serializers.Field):
         return value
 
 
+ROLES = ("system", "developer", "user", "assistant")
+
+
 class ChatMessageInput(serializers.Serializer):
-    role = serializers.ChoiceField(choices=["system", "developer", "user", "assistant"])
+    role = serializers.ChoiceField(choices=list(ROLES))
     content = ContentField()
 
 
@@ -145,7 +149,7 @@ def _usage(response: GatewayResponse) -> dict:
     }
 
 
-def _completion(response: GatewayResponse) -> dict:
+def completion_body(response: GatewayResponse) -> dict:
     return {
         "id": f"chatcmpl-{response.call_id.hex}",
         "object": "chat.completion",
@@ -164,7 +168,7 @@ def _completion(response: GatewayResponse) -> dict:
     }
 
 
-def _maestro_headers(response: GatewayResponse) -> dict[str, str]:
+def maestro_headers(response: GatewayResponse) -> dict[str, str]:
     return {
         "X-Maestro-Call-Id": str(response.call_id),
         "X-Maestro-Cost-Micros": str(int(response.cost * 1_000_000)),
@@ -194,7 +198,7 @@ class ModelList(OpenAIView):
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class Prepared:
     """What the DRF step hands to the async view: a checked call, not yet made."""
 
     request: GatewayRequest
@@ -215,36 +219,41 @@ class ChatCompletions(OpenAIView):
     def post(self, request):
         """OpenAI's chat completion, streamed as server-sent events when `stream` is true."""
         data = body_of(ChatCompletionInput, request)
-        prepared = _Prepared(
-            request=self._gateway_request(data),
-            stream=data["stream"],
-            requested=data["model"],
-            include_usage=bool((data.get("stream_options") or {}).get("include_usage")),
-        )
+        prepared = prepared_call(self.principal, data, load_catalog(self.principal.tenant))
         response = Response(status=202)  # never sent: `chat_completions` replaces it with the answer
         setattr(response, CALL_ATTRIBUTE, prepared)
         return response
 
-    def _gateway_request(self, data: dict) -> GatewayRequest:
-        principal = self.principal
-        model, purpose = _routing_of(data["model"], _model_ids(load_catalog(principal.tenant)))
-        key = principal.api_key
-        messages = [
-            Message("system" if m["role"] == "developer" else m["role"], m["content"])
-            for m in data["messages"]
-        ]
-        return GatewayRequest(
-            tenant=principal.tenant,
-            purpose=purpose,
-            messages=messages,
-            model=model,
-            max_tokens=data.get("max_completion_tokens") or data.get("max_tokens"),
-            temperature=data.get("temperature"),
-            user_id=principal.user.pk,
-            api_key_id=key.pk if key else None,
-            api_key_tokens_per_minute=key.tokens_per_minute if key else 0,
-            api_key_requests_per_minute=key.requests_per_minute if key else 0,
-        )
+
+def prepared_call(principal: Principal, data: dict, catalog: TenantCatalog) -> Prepared:
+    """The checked call a validated body asks for (ApiError 404 for a `model` the tenant lacks)."""
+    return Prepared(
+        request=gateway_request_of(principal, data, catalog),
+        stream=data["stream"],
+        requested=data["model"],
+        include_usage=bool((data.get("stream_options") or {}).get("include_usage")),
+    )
+
+
+def gateway_request_of(principal: Principal, data: dict, catalog: TenantCatalog) -> GatewayRequest:
+    """The gateway call a validated body asks for (ApiError 404 for a `model` the tenant lacks)."""
+    model, purpose = _routing_of(data["model"], _model_ids(catalog))
+    key = principal.api_key
+    messages = [
+        Message("system" if m["role"] == "developer" else m["role"], m["content"]) for m in data["messages"]
+    ]
+    return GatewayRequest(
+        tenant=principal.tenant,
+        purpose=purpose,
+        messages=messages,
+        model=model,
+        max_tokens=data.get("max_completion_tokens") or data.get("max_tokens"),
+        temperature=data.get("temperature"),
+        user_id=principal.user.pk,
+        api_key_id=key.pk if key else None,
+        api_key_tokens_per_minute=key.tokens_per_minute if key else 0,
+        api_key_requests_per_minute=key.requests_per_minute if key else 0,
+    )
 
 
 # ---- streaming ------------------------------------------------------------------------------------
@@ -290,7 +299,7 @@ _prepare = ChatCompletions.as_view()
 async def chat_completions(request: HttpRequest) -> HttpResponseBase:
     """`/v1/chat/completions`: checked by the DRF step in a thread, then called on the server's loop."""
     checked = await sync_to_async(_prepare)(request)
-    prepared: _Prepared | None = getattr(checked, CALL_ATTRIBUTE, None)
+    prepared: Prepared | None = getattr(checked, CALL_ATTRIBUTE, None)
     if prepared is None:
         return checked  # a refusal in OpenAI's shape; Django renders it
     try:
@@ -302,8 +311,8 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
         error = to_api_error(exc)
         if error is None:
             raise  # a bug: Django answers 500 and logs it
-        return _error_response(error)
-    return JsonResponse(_completion(response), headers=_maestro_headers(response))
+        return error_json(error)
+    return JsonResponse(completion_body(response), headers=maestro_headers(response))
 
 
 # drf-spectacular documents a URL by its view class: the schema stays the DRF step's.
@@ -324,20 +333,18 @@ async def _complete(request: GatewayRequest) -> GatewayResponse:
         await own.aclose()
 
 
-def _error_response(error: ApiError) -> JsonResponse:
+def error_json(error: ApiError) -> JsonResponse:
     shaped = error_response(error, openai=True)
     headers = {name: value for name, value in shaped.items() if name != "Content-Type"}
     return JsonResponse(shaped.data, status=error.status_code, headers=headers)
 
 
-async def _stream(prepared: _Prepared) -> StreamingHttpResponse:
+async def _stream(prepared: Prepared) -> StreamingHttpResponse:
     request = prepared.request
     chunk_id = f"chatcmpl-{request.call_id.hex}"
     body: Iterator[bytes] | AsyncIterator[bytes]
     if serving_runtime() is not None:
-        events = _async_events(request)
-        first = await anext(events)  # a refusal before any text raises here, with its own status
-        body = _async_chunks(events, first, prepared, chunk_id)
+        body = await open_stream(prepared)
     else:
         bridge = _Bridge(request)
         first = await sync_to_async(bridge.next, thread_sensitive=False)()
@@ -346,11 +353,29 @@ async def _stream(prepared: _Prepared) -> StreamingHttpResponse:
         body = _chunks(
             bridge, first, chunk_id=chunk_id, model=prepared.requested, usage=prepared.include_usage
         )
-    response = StreamingHttpResponse(body, content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    response["X-Maestro-Call-Id"] = str(request.call_id)
+    headers = stream_headers(prepared)
+    response = StreamingHttpResponse(body, content_type=headers.pop("Content-Type"))
+    for name, value in headers.items():
+        response[name] = value
     return response
+
+
+async def open_stream(prepared: Prepared) -> AsyncIterator[bytes]:
+    """The SSE body of a streamed call on the server's loop, once its first event is in: a refusal
+    before any text raises here (a GatewayError), so it keeps its own HTTP status."""
+    request = prepared.request
+    events = _async_events(request)
+    first = await anext(events)
+    return _async_chunks(events, first, prepared, f"chatcmpl-{request.call_id.hex}")
+
+
+def stream_headers(prepared: Prepared) -> dict[str, str]:
+    return {
+        "Content-Type": "text/event-stream",
+        "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no",
+        "X-Maestro-Call-Id": str(prepared.request.call_id),
+    }
 
 
 async def _async_events(request: GatewayRequest) -> AsyncGenerator[tuple[str, object], None]:
@@ -377,7 +402,7 @@ async def _async_events(request: GatewayRequest) -> AsyncGenerator[tuple[str, ob
 
 
 async def _async_chunks(
-    events: AsyncGenerator[tuple[str, object], None], first, prepared: _Prepared, chunk_id: str
+    events: AsyncGenerator[tuple[str, object], None], first, prepared: Prepared, chunk_id: str
 ) -> AsyncIterator[bytes]:
     """The same SSE lines as `_chunks`, from the server's loop (a client that leaves closes this,
     which closes the gateway's stream)."""

@@ -369,6 +369,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["api.validation.SafeJSONParser"],
 }
 MAESTRO_API_MAX_BODY_BYTES = env_int("MAESTRO_API_MAX_BODY_BYTES", 2_621_440)
+# How long a web process serves a resolved API key at /v1's front door before looking it up again
+# (docs/serving.md): a key revoked elsewhere stops working within this many seconds.
+MAESTRO_API_KEY_CACHE_SECONDS = env_float("MAESTRO_API_KEY_CACHE_SECONDS", 5.0)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Maestro API",

@@ -98,12 +98,18 @@ def spent_in_window(window: BudgetWindow) -> int:
         return traces.aggregate(total=Sum("cost_micros"))["total"] or 0
 
 
+def thresholds_crossed(active: ActiveWindow, before_micros: int, after_micros: int) -> list[float]:
+    """The alert thresholds a spend from `before_micros` to `after_micros` crossed (no database)."""
+    limit = active.budget.limit_micros
+    return [t for t in active.budget.alert_thresholds if before_micros < t * limit <= after_micros]
+
+
 def record_crossings(
     tenant: Tenant, active: ActiveWindow, before_micros: int, after_micros: int
 ) -> list[float]:
     """Record an alert for each threshold this spend crossed; once per budget, threshold and period."""
+    crossed = thresholds_crossed(active, before_micros, after_micros)
     limit = active.budget.limit_micros
-    crossed = [t for t in active.budget.alert_thresholds if before_micros < t * limit <= after_micros]
     recorded = []
     with tenant_scope(tenant):
         for threshold in crossed:
