@@ -492,6 +492,22 @@ THANKS = {
     "en": (" Thanks!", " Thank you.", " Thanks in advance"),
     "pt": (" Obrigado!", " Valeu.", " Obrigada"),
 }
+# Ways of asking the same thing around a request: a question framed, a request softened.
+WRAPPERS = {
+    "en": ("Quick question: {t}", "Could you tell me: {t}", "I was wondering, {t}", "{t} Any idea?"),
+    "pt": ("Uma dúvida: {t}", "Pode me dizer: {t}", "Queria saber, {t}", "{t} Sabe me dizer?"),
+}
+# English contractions, both ways: "do not" / "don't", "what is" / "what's".
+CONTRACTED = (
+    ("do not", "don't"),
+    ("does not", "doesn't"),
+    ("is not", "isn't"),
+    ("can not", "can't"),
+    ("what is", "what's"),
+    ("I am", "I'm"),
+    ("I would", "I'd"),
+    ("it is", "it's"),
+)
 NEGATIONS = {"en": ("I don't want to know: ", "not "), "pt": ("não ",)}
 QUANTIFIERS = {"en": ("all", "only", "every"), "pt": ("todos os", "apenas", "somente")}
 _KEYS = "qwertyuiopasdfghjklzxcvbnm"
@@ -523,6 +539,25 @@ def _typo(text: str, rng: random.Random) -> str:
         w = w[:k] + rng.choice(_KEYS) + w[k + 1 :]
     words[i] = w
     return " ".join(words)
+
+
+def wrapped(text: str, lang: str, rng: random.Random) -> str:
+    """The request inside a question frame or a softener ("Quick question: ...")."""
+    wrapper = rng.choice(WRAPPERS[lang])
+    inner = text if wrapper.startswith("{t}") else text[0].lower() + text[1:]
+    return wrapper.replace("{t}", inner)
+
+
+def contracted(text: str) -> str:
+    """Contractions made or undone, whichever the text allows ("What is" -> "What's", "I'm" -> "I am")."""
+    for long, short in CONTRACTED:
+        for a, b in ((long, short), (short, long)):
+            pattern = re.compile(rf"\b{re.escape(a)}\b", re.IGNORECASE)
+            found = pattern.search(text)
+            if found:
+                said = b if found[0][0].islower() else b[0].upper() + b[1:]
+                return text[: found.start()] + said + text[found.end() :]
+    return text
 
 
 def near_repeat(text: str, lang: str, rng: random.Random) -> str:
@@ -581,13 +616,17 @@ def generate(*, seed: int = 13, per_family: int = 40) -> list[dict]:
             phrasing = rng.choice(family.phrasings)
             a = _fill(phrasing, values)
             other_phrasing = rng.choice([p for p in family.phrasings if p != phrasing])
+            paraphrase = _fill(other_phrasing, values)
             candidates = [
                 ("near_repeat", near_repeat(a, family.lang, rng), True),
-                ("paraphrase", _fill(other_phrasing, values), True),
-                ("paraphrase", near_repeat(_fill(other_phrasing, values), family.lang, rng), True),
+                ("paraphrase", paraphrase, True),
+                ("paraphrase", near_repeat(paraphrase, family.lang, rng), True),
+                ("paraphrase", wrapped(contracted(paraphrase), family.lang, rng), True),
             ]
             for category, text in traps(family, phrasing, values, rng):
                 candidates.append((category, text, False))
+                if rng.random() < 0.25:  # a frame around a trap does not make it the same request
+                    candidates.append((category, wrapped(contracted(text), family.lang, rng), False))
                 if rng.random() < 0.5:  # the trap reworded too: not only a one-word edit
                     candidates.append(
                         (category, _fill(other_phrasing, _slots_of(family, phrasing, text, values)), False)

@@ -147,6 +147,7 @@ def _replacements(
     unless both requests open with the same function words ("Can adults" / "Can children")."""
     matched_a = {i for i, _ in pairs}
     matched_b = {j for _, j in pairs}
+    mapping = dict(pairs)
     replaced = set()
     first_i, first_j = min(matched_a, default=0), min(matched_b, default=0)
     for i, j in pairs:
@@ -156,10 +157,68 @@ def _replacements(
                 continue
             if x in matched_a or y in matched_b:
                 continue
-            if x < first_i and y < first_j and not _same_opening(a, b):
+            if x < first_i and y < first_j and not _same_opening(a, b) and not _modifiers(a, b, x, y, step):
                 continue  # both before anything aligned: the opening
+            if not _same_frame(mapping, matched_a, matched_b, i, j, step):
+                continue  # the sentence was rebuilt around it: a rewording, left to the verifier
             replaced.add((a.content[x].word, b.content[y].word))
     return tuple(sorted(replaced))
+
+
+def _modifiers(a: Structure, b: Structure, x: int, y: int, step: int) -> bool:
+    """Both unmatched words stand right before the aligned word, nothing between: its modifier
+    ("the family plan" / "my premium insurance plan"), not the request's opening verb ("Write a post" /
+    "Draft a post")."""
+    return step == -1 and all(
+        side.content[k].position + 1 == side.content[k + 1].position
+        and side.content[k + 1].word not in vocab.OWNERS  # "cancel my plan": a verb, then the owner
+        for side, k in ((a, x), (b, y))
+    )
+
+
+def minimal_edit(a: Structure, b: Structure, alignment: Alignment) -> tuple[str, str] | None:
+    """The two requests are the same stream of tokens but for one short run on each side, after the
+    opening, that holds an unaligned content word on both: one thing said instead of another ("Are
+    there discounts for members?" / "... for veterans?", "our new CFO" / "our new CTO"), however few
+    words anchor it. The differing content words, or None. A slip ("much" / "mcuh") aligns and is not
+    an edit; the opening ("Convert" / "Change") is a rewording, as for the alignment."""
+    x, y = a.stream, b.stream
+    start = 0
+    while start < min(len(x), len(y)) and x[start] == y[start]:
+        start += 1
+    end = 0
+    while end < min(len(x), len(y)) - start and x[len(x) - 1 - end] == y[len(y) - 1 - end]:
+        end += 1
+    run_a, run_b = x[start : len(x) - end], y[start : len(y) - end]
+    if not run_a or not run_b or max(len(run_a), len(run_b)) > 3 or start == 0 or start + end < 2:
+        return None
+    matched_a = {i for i, _ in alignment.pairs}
+    matched_b = {j for _, j in alignment.pairs}
+    words_a = [
+        t.word for i, t in enumerate(a.content) if start <= t.position < len(x) - end and i not in matched_a
+    ]
+    words_b = [
+        t.word for j, t in enumerate(b.content) if start <= t.position < len(y) - end and j not in matched_b
+    ]
+    if not words_a or not words_b:
+        return None
+    return " ".join(words_a), " ".join(words_b)
+
+
+def _same_frame(
+    mapping: dict[int, int], matched_a: set[int], matched_b: set[int], i: int, j: int, step: int
+) -> bool:
+    """Whether the gap beside the aligned pair (i, j) is closed by the same aligned pair on both sides
+    (or by the end of both requests): "tickets for [adults] at" / "tickets for [children] at" is one
+    frame with one slot refilled; "the store's [hours] on Mondays" / "[open] on Mondays at the store"
+    is a sentence rebuilt, where an unmatched word beside an aligned one says nothing of its slot."""
+    beyond_a = [k for k in matched_a if (k - i) * step > 0]
+    beyond_b = [k for k in matched_b if (k - j) * step > 0]
+    if not beyond_a or not beyond_b:
+        return not beyond_a and not beyond_b
+    next_a = min(beyond_a) if step > 0 else max(beyond_a)
+    next_b = min(beyond_b) if step > 0 else max(beyond_b)
+    return mapping[next_a] == next_b
 
 
 def _additions(a: Structure, b: Structure, pairs: tuple[tuple[int, int], ...]) -> tuple[str, ...]:
@@ -285,6 +344,8 @@ def is_typo(word: str, other: str) -> bool:
     known = vocab.known_words()
     if word in known and other in known:
         return len(word) >= 4 and _transposed(word, other)  # "pots" for "post"; not "post"/"most"
+    if max(len(word), len(other)) <= 3:  # a letter replaced is a third of the word: "CFO" / "CTO"
+        return _transposed(word, other) or (len(word) != len(other) and _edit_distance_within(word, other, 1))
     limit = 1 if max(len(word), len(other)) <= 5 else 2
     return _edit_distance_within(word, other, limit)
 

@@ -1,12 +1,16 @@
 """Fit the cache's verifier on generated pairs and write verifier.json.
 
-    .venv/bin/python gateway/cache/training.py [--seed 13] [--per-family 40] [--threshold 0.78]
+    .venv/bin/python gateway/cache/training.py [--seed 13] [--per-family 40] [--corpus DIR]
+                                               [--embeddings-cache FILE]
 
-Pairs come from pairs.py, split by template family. The verifier is fitted on the `train` families
-only (L2-regularised logistic regression, traps weighted up because a false hit costs more than a
-miss), on the pairs `decision.decide` leaves to it; its cutoff is the lowest probability that
-keeps false hits on the training families at or under 0.5%. The held-out families are then scored
-once and their figures written beside the weights: they are never used to choose anything.
+Pairs come from pairs.py, split by template family. First the IDF of every content word is counted
+over a corpus (idf.json): the training families' requests, and the paragraphs of the text files in
+--corpus (articles; any language the cache serves). The verifier is then fitted on the `train`
+families only (L2-regularised logistic regression, traps weighted up because a false hit costs more
+than a miss), on the pairs `decision.decide` leaves to it; its cutoff is the lowest probability that
+keeps false hits on the training families at or under 0.5%. How far below the tenant's threshold the
+verifier is asked (its `gate`) is chosen by cross-validation over the training families. The
+held-out families are never used to choose anything.
 
 The pairs themselves are written to bench/data/cache_pairs_{train,heldout}.jsonl for cache_eval and
 the benchmark.
@@ -30,13 +34,39 @@ L2 = 1e-4
 MAX_FALSE_HITS = 0.005
 
 
-def embed_pairs(pairs: list[dict]) -> None:
+def embed_pairs(pairs: list[dict], cache_file: Path | None = None) -> None:
+    """Each pair's cosine similarity; with `cache_file`, vectors already computed are reused."""
     from gateway.embeddings import get_embedder
 
-    texts = sorted({p["a"] for p in pairs} | {p["b"] for p in pairs})
-    vectors = dict(zip(texts, get_embedder().embed(texts), strict=True))
+    vectors: dict[str, np.ndarray] = {}
+    if cache_file and cache_file.exists():
+        with np.load(cache_file) as stored:
+            vectors = dict(zip(stored["texts"].tolist(), stored["vectors"], strict=True))
+    texts = sorted(({p["a"] for p in pairs} | {p["b"] for p in pairs}) - set(vectors))
+    if texts:
+        vectors.update(zip(texts, np.array(get_embedder().embed(texts), dtype=np.float32), strict=True))
+        if cache_file:
+            names = sorted(vectors)
+            np.savez(cache_file, texts=np.array(names), vectors=np.array([vectors[t] for t in names]))
     for pair in pairs:
         pair["similarity"] = float(np.dot(vectors[pair["a"]], vectors[pair["b"]]))
+
+
+def count_idf(requests: list[str], corpus: Path | None) -> dict:
+    """IDF (log((N + 1) / (df + 1)) + 1) of content words, a request or a paragraph per document."""
+    from gateway.cache.structure import parse
+
+    documents = list(requests)
+    if corpus and corpus.is_dir():
+        for path in sorted(corpus.glob("*.txt")):
+            documents += [p for p in path.read_text(encoding="utf-8").splitlines() if len(p.split()) >= 5]
+    frequency: dict[str, int] = {}
+    for document in documents:
+        for word in {t.word for t in parse(document).content}:
+            frequency[word] = frequency.get(word, 0) + 1
+    n = len(documents)
+    words = {w: round(math.log((n + 1) / (df + 1)) + 1, 4) for w, df in sorted(frequency.items()) if df > 1}
+    return {"documents": n, "unseen": round(math.log(n + 1) + 1, 4), "words": words}
 
 
 def feature_rows(pairs: list[dict], threshold: float) -> tuple[np.ndarray, np.ndarray, list[dict]]:
@@ -89,7 +119,8 @@ def choose_cutoff(probabilities: np.ndarray, y: np.ndarray, traps_total: int) ->
     return float(max(0.5, trap_scores[allowed] + 1e-6))
 
 
-CANDIDATE_THRESHOLDS = (0.6, 0.65, 0.7, 0.72, 0.75, 0.78, 0.8, 0.85)
+THRESHOLD = 0.78  # TenantPolicy.cache_threshold's default
+CANDIDATE_GATES = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25)
 GOAL_HITS, GOAL_FALSE_HITS = 0.80, 0.01
 
 
@@ -107,29 +138,37 @@ def rates(pairs: list[dict], threshold: float) -> tuple[float, float]:
     return float(np.mean(hits)), float(np.mean(false))
 
 
-def fit_at(train: list[dict], threshold: float) -> tuple[list[float], float]:
-    """The verifier's weights and cutoff for one threshold, fitted on `train`."""
+def fit_at(train: list[dict], threshold: float, gate: float) -> tuple[list[float], float]:
+    """The verifier's weights and cutoff for one threshold and gate, fitted on `train`."""
+    write_weights({"weights": [0.0] * len(_features()), "cutoff": 1.0, "gate": gate})
     x, y, _ = feature_rows(train, threshold)
     weights = [float(w) for w in fit(x, y)]
     probabilities = 1 / (1 + np.exp(-(x @ np.array(weights))))
     return weights, choose_cutoff(probabilities, y, sum(not p["same_answer"] for p in train))
 
 
-def choose_threshold(train: list[dict], folds: int = 4) -> tuple[float, list[dict]]:
-    """The threshold with the most true matches served within GOAL_FALSE_HITS, as estimated by
+def _features() -> tuple[str, ...]:
+    from gateway.cache import decision
+
+    return decision.FEATURES
+
+
+def choose_gate(train: list[dict], folds: int = 4) -> tuple[float, list[dict]]:
+    """The gate with the most true matches served within GOAL_FALSE_HITS, as estimated by
     cross-validation over the training families (each fold's families are scored by a verifier fitted
     on the other folds'): how the choice would do on families it has not seen. Only training
-    families are looked at; among thresholds within the false-hit goal, the most hits win."""
+    families are looked at; among gates within the false-hit goal, the most hits win."""
     families = sorted({p["family"] for p in train})
     fold_of = {family: index % folds for index, family in enumerate(families)}
     curve = []
-    for threshold in CANDIDATE_THRESHOLDS:
+    threshold = THRESHOLD
+    for gate in CANDIDATE_GATES:
         served_hits = served_false = n_hits = n_false = 0
         for fold in range(folds):
             fitted = [p for p in train if fold_of[p["family"]] != fold]
             scored = [p for p in train if fold_of[p["family"]] == fold]
-            weights, cutoff = fit_at(fitted, threshold)
-            write_weights({"weights": weights, "cutoff": cutoff})
+            weights, cutoff = fit_at(fitted, threshold, gate)
+            write_weights({"weights": weights, "cutoff": cutoff, "gate": gate})
             hits, false = rates(scored, threshold)
             should = sum(p["same_answer"] for p in scored)
             served_hits += round(hits * should)
@@ -137,18 +176,18 @@ def choose_threshold(train: list[dict], folds: int = 4) -> tuple[float, list[dic
             n_hits += should
             n_false += len(scored) - should
         point = {
-            "threshold": threshold,
+            "gate": gate,
             "hit_rate": round(served_hits / n_hits, 4),
             "false_hit_rate": round(served_false / n_false, 4),
         }
         curve.append(point)
         print(
-            f"  {threshold:.2f}: cross-validated hits {point['hit_rate']:.1%}, "
+            f"  gate {gate:.2f}: cross-validated hits {point['hit_rate']:.1%}, "
             f"false hits {point['false_hit_rate']:.1%}"
         )
-    within = [c for c in curve if c["false_hit_rate"] <= GOAL_FALSE_HITS] or curve[-1:]
-    best = max(within, key=lambda c: (c["hit_rate"], c["threshold"]))
-    return best["threshold"], curve
+    within = [c for c in curve if c["false_hit_rate"] <= GOAL_FALSE_HITS] or curve[:1]
+    best = max(within, key=lambda c: (c["hit_rate"], -c["gate"]))
+    return best["gate"], curve
 
 
 def write_weights(fields: dict) -> None:
@@ -165,17 +204,22 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--per-family", type=int, default=40)
+    parser.add_argument("--corpus", type=Path, help="a folder of .txt articles for the IDF counts")
+    parser.add_argument("--embeddings-cache", type=Path, help="an .npz file of vectors to reuse")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
     import django
 
     django.setup()
-    from gateway.cache import pairs
+    from gateway.cache import decision, pairs
 
     generated = pairs.generate(seed=args.seed, per_family=args.per_family)
-    embed_pairs(generated)
+    embed_pairs(generated, args.embeddings_cache)
     train = [p for p in generated if p["split"] == "train"]
+    requests = sorted({p["a"] for p in train})
+    decision.IDF_FILE.write_text(json.dumps(count_idf(requests, args.corpus), ensure_ascii=False) + "\n")
+    decision.idf.cache_clear()
     heldout = [p for p in generated if p["split"] == "heldout"]
     for name, subset in (("train", train), ("heldout", heldout)):
         path = DATA_DIR / f"cache_pairs_{name}.jsonl"
@@ -183,12 +227,14 @@ def main() -> None:
             for p in subset:
                 row = {k: p[k] for k in ("a", "b", "same_answer", "category", "lang", "family")}
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
-    threshold, curve = choose_threshold(train)
-    weights, cutoff = fit_at(train, threshold)
+    threshold = THRESHOLD
+    gate, curve = choose_gate(train)
+    weights, cutoff = fit_at(train, threshold, gate)
     write_weights(
         {
             "weights": [round(w, 5) for w in weights],
             "cutoff": round(cutoff, 5),
+            "gate": gate,
             "threshold": threshold,
             "cross_validated_curve": curve,
             "seed": args.seed,
@@ -197,7 +243,7 @@ def main() -> None:
         }
     )
     hits, false = rates(train, threshold)
-    print(f"chosen on the training families: {threshold:.2f} (hits {hits:.1%}, false hits {false:.1%})")
+    print(f"gate chosen on the training families: {gate:.2f} (hits {hits:.1%}, false hits {false:.1%})")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gateway.cache import decision
-from gateway.cache.structure import align, parse, strip_courtesy
+from gateway.cache.structure import align, minimal_edit, parse, strip_courtesy
 
 THRESHOLD = 0.78
 
@@ -35,6 +35,12 @@ MUST_NOT_SERVE = [
     # entities and numbers stay refused
     ("Reset my Notion password", "Reset my Trello password"),
     ("Give me 5 tips for hooks", "Give me 7 tips for hooks"),
+    # one word changed with a single word left to anchor it: the rest of the request is the same
+    ("Is there free parking for visitors?", "Is there free parking for employees?"),
+    ("Há estacionamento para visitantes?", "Há estacionamento para funcionários?"),
+    ("Write an intro for Ana, our new COO", "Write an intro for Ana, our new CMO"),
+    # the modifier of an aligned word replaced, the rest reworded
+    ("Does the family plan include vision care?", "Does my student insurance plan include vision care?"),
 ]
 
 MUST_SERVE = [
@@ -53,6 +59,12 @@ MUST_SERVE = [
     # the same arguments in the same roles, reordered or with a symmetric word
     ("Compare HubSpot and Salesforce", "Compare Salesforce and HubSpot"),
     ("Book a flight from Lisbon to Porto on Friday", "On Friday, book a flight from Lisbon to Porto"),
+    # paraphrases that embed below the threshold: the verifier is asked from threshold - gate
+    ("Give me feedback on this post", "What do you think of this post? Any feedback?"),
+    ("Rewrite this post so it is easier to read", "Make this post easier to read"),
+    ("Deixe este post mais curto", "Encurte este post"),
+    # a sentence rebuilt around the same words: not one word said instead of another
+    ("What are the library's hours on Sundays?", "Are you open on Sundays at the library?"),
 ]
 
 
@@ -142,3 +154,42 @@ def test_the_verifier_weights_match_the_features_and_serve_an_aligned_paraphrase
     assert len(verifier.weights) == len(decision.FEATURES)
     assert 0.0 < verifier.cutoff < 1.0
     assert verifier.weights[decision.FEATURES.index("similarity_margin")] >= 0
+
+
+def test_the_verifier_is_asked_below_the_threshold_down_to_its_gate_only():
+    cached, new = "Give me feedback on this post", "What do you think of this post? Any feedback?"
+    gate = decision.verifier().gate
+    assert 0.0 < gate < 0.5
+    assert decision.decide(cached, new, similarity=THRESHOLD - gate + 0.01, threshold=THRESHOLD).ok
+    below = decision.decide(cached, new, similarity=THRESHOLD - gate - 0.01, threshold=THRESHOLD)
+    assert (below.ok, below.guard) == (False, "similarity")
+
+
+def test_a_single_word_changed_is_found_whatever_anchors_it_but_a_slip_is_not_a_change():
+    edit = minimal_edit_of("Are there discounts for nurses?", "Are there discounts for pilots?")
+    assert edit == ("nurses", "pilots")
+    assert minimal_edit_of("How much is 50 CAD in EUR?", "How mcuh is 50 CAD in EUR?") is None
+    assert minimal_edit_of("Convert 50 CAD to EUR", "Change 50 CAD to EUR") is None  # the opening
+
+
+def test_rare_words_weigh_more_than_the_words_requests_are_made_of():
+    weights, unseen = decision.idf()
+    assert weights["post"] < weights.get("dashboard", unseen) <= unseen
+    common = decision.pair_features(
+        "Tell me about the post",
+        "Show me the post",
+        align(parse("Tell me about the post"), parse("Show me the post")),
+        0.0,
+    )
+    rare = decision.pair_features(
+        "Tell me about the zeppelin",
+        "Show me the submarine",
+        align(parse("Tell me about the zeppelin"), parse("Show me the submarine")),
+        0.0,
+    )
+    index = decision.FEATURES.index("idf_coverage")
+    assert common[index] > rare[index]
+
+
+def minimal_edit_of(a: str, b: str):
+    return minimal_edit(parse(a), parse(b), align(parse(a), parse(b)))

@@ -124,6 +124,7 @@ def test_a_near_duplicate_below_the_threshold_is_served_but_still_guarded():
     assert not decision.decide(cached, typo, similarity=0.2, threshold=0.78).ok  # below the floor
     paraphrase = "What's the way to end my subscription?"
     assert decision.decide(cached, paraphrase, similarity=0.5, threshold=0.78).guard == "similarity"
+    assert decision.decide(cached, paraphrase, similarity=0.7, threshold=0.78).ok  # the verifier, below 0.78
     assert not decision.decide("Give me 5 tips", "Give me 7 tips", similarity=0.99, threshold=0.78).ok
 
 
@@ -284,11 +285,12 @@ def test_invalidating_a_prompt_version_or_an_author_forgets_their_entries(tenant
 
 @pytest.mark.django_db
 def test_the_threshold_is_per_tenant(tenant_a, tenant_b, embedder):
-    set_policy(tenant_a, cache_threshold=0.99)
+    # The verifier is asked from `threshold - gate` (0.25 below): 1.0 asks it from 0.75, 0.80 from 0.55.
+    set_policy(tenant_a, cache_threshold=1.0)
     set_policy(tenant_b, cache_threshold=0.80)
     for tenant in (tenant_a, tenant_b):
-        store(scope_of(tenant))
-    paraphrase = "What's the way to end my subscription?"
+        store(scope_of(tenant), text="Give me feedback on this post")
+    paraphrase = "What do you think of this post? Any feedback?"  # similarity 0.645
     assert not cache_lookup(scope=scope_of(tenant_a), request_text=paraphrase)
     assert cache_lookup(scope=scope_of(tenant_b), request_text=paraphrase)
     assert cache_lookup(scope=scope_of(tenant_a), request_text=paraphrase, threshold=0.8)  # explicit override
