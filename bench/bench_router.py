@@ -8,6 +8,10 @@
    subjects are unseen by its model) for logistic regression (the weak head, the gap between two
    heads, a "weak is enough" target; several penalties), a small MLP and kNN. The product's method
    and penalty are the best by cross-validated APGR; the held-out subjects play no part in it.
+   Then, on the same folds, candidates aimed at unseen domains (subject fixed effects, discordant
+   questions only as RouteLLM's matrix factorisation reduces to with two models, a direct
+   premium-needed head, subject-demeaned gain, structure features), with APGR pooled and within
+   each subject (docs/router.md: none beat the product, none ships).
 3. Held-out result: the chosen method trained on all training subjects, each held-out request scored
    by `decision.score_request` (the gateway's function) — APGR, random APGR, quality at 50%.
 4. Latency of `score_request` once the request is embedded (features + score + comparison), p50/p99,
@@ -19,7 +23,9 @@ Embeddings of the 14,042 prompts are cached in .data/bench-cache (minutes to com
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,8 +58,8 @@ DEFAULT_MMLU = ROOT.parent / "shared" / "data" / "routellm" / "mmlu"
 CACHE = ROOT / ".data" / "bench-cache"
 GOAL_APGR, GOAL_Q50, GOAL_P99_MS = 0.65, 0.90, 2.0
 Scorer = Callable[
-    [np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray
-]  # x_train, weak, strong, x_test
+    [np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray
+]  # x_train, weak, strong, x_test, subjects of the training rows
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,7 @@ class Shippable:
 
 
 def _logistic(config: Shippable) -> Scorer:
-    def fit_and_score(x_train, weak, strong, x_test):
+    def fit_and_score(x_train, weak, strong, x_test, groups):
         dims = get_embedder().dimensions
         params = train_prior(
             x_train,
@@ -83,7 +89,7 @@ def _logistic(config: Shippable) -> Scorer:
     return fit_and_score
 
 
-def _cheap_only(x_train, weak, strong, x_test):
+def _cheap_only(x_train, weak, strong, x_test, groups):
     dims = get_embedder().dimensions
     scaler = Scaler.fit(x_train[:, dims:])
     fit = fit_logistic(scaler.transform(x_train[:, dims:]), weak, alpha=PRIOR_ALPHA)
@@ -91,7 +97,7 @@ def _cheap_only(x_train, weak, strong, x_test):
 
 
 def _sklearn(kind: str) -> Scorer:
-    def fit_and_score(x_train, weak, strong, x_test):
+    def fit_and_score(x_train, weak, strong, x_test, groups):
         from sklearn.neighbors import KNeighborsClassifier
         from sklearn.neural_network import MLPClassifier
         from sklearn.preprocessing import StandardScaler
@@ -112,6 +118,172 @@ def _sklearn(kind: str) -> Scorer:
         return 1 - heads[1] * (1 - heads[0])
 
     return fit_and_score
+
+
+# ---- candidates aimed at unseen domains (measured here; shipped only if cross-validation says so) ----
+
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+OPTION = re.compile(r"^[A-J][.)] ")
+
+
+def structure_features(text: str) -> list[float]:
+    """Shape that carries across domains: numbers, operators, equations, sentences, answer options."""
+    lines = [line for line in text.split("\n") if line.strip()]
+    options = [line for line in lines if OPTION.match(line)]
+    stem = " ".join(line for line in lines if not OPTION.match(line))
+    numbers = NUMBER.findall(text)
+    lengths = [len(o) for o in options] or [0]
+    return [
+        math.log1p(len(numbers)),
+        math.log1p(sum(map(text.count, "=+*/^"))),
+        math.log1p(text.count("=")),
+        math.log1p(len(re.findall(r"[.!?](?:\s|$)", stem)) or 1),
+        math.log1p(len(stem)),
+        math.log1p(float(np.mean(lengths))),
+        math.log1p(max(lengths)),
+        math.log1p(len(options)),
+        float(np.std(lengths) / (np.mean(lengths) + 1)),
+        math.log1p(max((len(n) for n in numbers), default=0)),
+    ]
+
+
+def _standardised(x_train, x_test):
+    scaler = Scaler.fit(x_train)
+    return scaler.transform(x_train), scaler.transform(x_test)
+
+
+def _subject_logits(target: np.ndarray, groups: np.ndarray, prior: float = 20.0) -> np.ndarray:
+    """Per training row, the logit of its subject's mean of `target` (shrunk to the overall mean):
+    as an offset, the heads learn only what varies *within* a subject (subject fixed effects)."""
+    overall, logits = float(target.mean()), np.zeros(len(target))
+    for group in np.unique(groups):
+        rows = groups == group
+        p = (target[rows].sum() + prior * overall) / (rows.sum() + prior)
+        logits[rows] = math.log(p / (1 - p))
+    return logits
+
+
+def _two_heads(alpha: float, *, within_subject: bool = False, score: str = "enough") -> Scorer:
+    def fit_and_score(x_train, weak, strong, x_test, groups):
+        z_train, z_test = _standardised(x_train, x_test)
+        q = {}
+        for name, target in (("weak", weak), ("strong", strong)):
+            offset = _subject_logits(target, groups) if within_subject else None
+            fit = fit_logistic(z_train, target, alpha=alpha, offset=offset)
+            centre = float(offset.mean()) if offset is not None else 0.0
+            q[name] = 1 / (1 + np.exp(-(z_test @ fit.coef + fit.intercept + centre)))
+        if score == "gap":
+            return (1 + q["weak"] - q["strong"]) / 2
+        return 1 - q["strong"] * (1 - q["weak"])
+
+    return fit_and_score
+
+
+def _discordant(alpha: float, *, with_rate: bool = False) -> Scorer:
+    """Trained on the questions where exactly one model is right (ties carry no routing signal):
+    P(premium is the one | they disagree). With two models, RouteLLM's matrix factorisation
+    sigma(w2 . ((v_strong - v_weak) * (W1 q))) is a logistic model linear in the embedding q, so this
+    is that router. `with_rate` multiplies in P(they disagree) for the expected gain."""
+
+    def fit_and_score(x_train, weak, strong, x_test, groups):
+        z_train, z_test = _standardised(x_train, x_test)
+        disagree = weak != strong
+        fit = fit_logistic(z_train[disagree], (strong > weak)[disagree].astype(float), alpha=alpha)
+        p_strong = 1 / (1 + np.exp(-(z_test @ fit.coef + fit.intercept)))
+        if not with_rate:
+            return 1 - p_strong
+        rate = fit_logistic(z_train, disagree.astype(float), alpha=alpha)
+        p_disagree = 1 / (1 + np.exp(-(z_test @ rate.coef + rate.intercept)))
+        return (1 - p_disagree * (2 * p_strong - 1)) / 2
+
+    return fit_and_score
+
+
+def _premium_needed(alpha: float) -> Scorer:
+    """P(premium right and the cheaper tier wrong) as one head, without the independence assumption."""
+
+    def fit_and_score(x_train, weak, strong, x_test, groups):
+        z_train, z_test = _standardised(x_train, x_test)
+        fit = fit_logistic(z_train, ((strong == 1) & (weak == 0)).astype(float), alpha=alpha)
+        return -(z_test @ fit.coef)
+
+    return fit_and_score
+
+
+def _demeaned_gain(alpha: float) -> Scorer:
+    """Ridge regression of strong - weak minus its subject's mean: difficulty within a subject."""
+
+    def fit_and_score(x_train, weak, strong, x_test, groups):
+        z_train, z_test = _standardised(x_train, x_test)
+        gain = strong - weak
+        for group in np.unique(groups):
+            rows = groups == group
+            gain[rows] -= gain[rows].mean()
+        gram = z_train.T @ z_train + alpha * len(z_train) * np.eye(z_train.shape[1])
+        return -(z_test @ np.linalg.solve(gram, z_train.T @ gain))
+
+    return fit_and_score
+
+
+def _on_columns(scorer: Scorer, columns: slice) -> Scorer:
+    def fit_and_score(x_train, weak, strong, x_test, groups):
+        return scorer(x_train[:, columns], weak, strong, x_test[:, columns], groups)
+
+    return fit_and_score
+
+
+def domain_candidates(width: int) -> dict[str, Scorer]:
+    """Run on [product features..., structure features...]; `width` is the product's feature count."""
+    product, cheap = slice(0, width), slice(get_embedder().dimensions, None)
+    return {
+        "same, on the product features (reference)": _on_columns(_two_heads(PRIOR_ALPHA), product),
+        "2 heads, subject fixed effects (within-subject)": _on_columns(
+            _two_heads(PRIOR_ALPHA, within_subject=True), product
+        ),
+        "discordant questions only (= MF, 2 models), a=0.3": _on_columns(_discordant(0.3), product),
+        "discordant only x P(disagree), a=0.3": _on_columns(_discordant(0.3, with_rate=True), product),
+        "one head P(premium right & cheaper wrong)": _on_columns(_premium_needed(PRIOR_ALPHA), product),
+        "ridge on subject-demeaned gain, a=0.03": _on_columns(_demeaned_gain(0.03), product),
+        "+ structure features, 2 heads": _two_heads(PRIOR_ALPHA),
+        "+ structure features, subject fixed effects": _two_heads(PRIOR_ALPHA, within_subject=True),
+        "cheap + structure features only, 2 heads": _on_columns(_two_heads(PRIOR_ALPHA), cheap),
+        "cheap + structure features only, fixed effects": _on_columns(
+            _two_heads(PRIOR_ALPHA, within_subject=True), cheap
+        ),
+    }
+
+
+def within_subject_apgr(scores, weak, strong, subjects) -> float:
+    """Each subject routed as a set of its own (one domain at a time, as a tenant's traffic or a
+    benchmark is), APGR averaged with the subjects' sizes as weights."""
+    values, sizes = [], []
+    groups = np.asarray(subjects)
+    for group in np.unique(groups):
+        rows = groups == group
+        apgr = routing_curve(scores[rows], weak[rows], strong[rows]).apgr
+        if apgr is not None:
+            values.append(apgr)
+            sizes.append(rows.sum())
+    return float(np.average(values, weights=sizes))
+
+
+def compare_domain_methods(x, structure, weak, strong, subjects, folds: int) -> None:
+    print(
+        f"\n## Candidates for unseen domains: the same {folds} subject-grouped folds; "
+        "APGR pooled and within each subject"
+    )
+    print(f"{'method':52} {'APGR':>7} {'within':>7} {'q@50%':>7} {'seconds':>8}")
+    wide = np.hstack([x, structure])
+    for name, scorer in domain_candidates(x.shape[1]).items():
+        started = time.perf_counter()
+        scores = cross_validate(scorer, wide, weak, strong, subjects, folds)
+        curve = routing_curve(scores, weak, strong)
+        within = within_subject_apgr(scores, weak, strong, subjects)
+        q50 = curve.quality_at(0.5) / curve.strong_quality
+        print(
+            f"{name:52} {curve.apgr or 0.0:7.4f} {within:7.4f} {q50:6.1%} "
+            f"{time.perf_counter() - started:8.1f}"
+        )
 
 
 def candidates() -> dict[str, tuple[Scorer, Shippable | None]]:
@@ -140,7 +312,7 @@ def cross_validate(scorer: Scorer, x, weak, strong, subjects, folds: int) -> np.
     scores = np.zeros(len(x))
     for k in range(folds):
         held = fold == k
-        scores[held] = scorer(x[~held], weak[~held], strong[~held], x[held])
+        scores[held] = scorer(x[~held], weak[~held], strong[~held], x[held], np.asarray(subjects)[~held])
     return scores
 
 
@@ -232,7 +404,8 @@ def report_latency(elapsed: list[float], cpu: list[float], sample_texts: list[st
     print(
         f"CPU time of the same calls (thread_time; what the scoring costs without waiting for a core): "
         f"p50 {_env.percentile(cpu, 0.5):.3f} ms   p99 {_env.percentile(cpu, 0.99):.3f} ms   "
-        f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+        f"(load average {' / '.join(f'{v:.1f}' for v in os.getloadavg())} over 1/5/15 min "
+        f"on {os.cpu_count()} cores)"
     )
     embedder = get_embedder()
     timings = []
@@ -259,7 +432,8 @@ def main() -> None:
         f"train {len(train)} ({len({i.subject for i in train})} subjects), held out {len(test)}"
     )
     started = time.perf_counter()
-    embeddings, x = feature_rows(labelled_texts(items), ["chat"] * len(items), cache_dir=CACHE)
+    texts = labelled_texts(items)
+    embeddings, x = feature_rows(texts, ["chat"] * len(items), cache_dir=CACHE)
     print(
         f"embedded with {get_embedder().model_id} in {time.perf_counter() - started:.0f} s "
         f"(cached in {CACHE})"
@@ -274,6 +448,10 @@ def main() -> None:
         print(f"\n(method comparison skipped: product defaults {chosen})")
     else:
         chosen = compare_methods(x[rows_train], weak[rows_train], strong[rows_train], subjects, args.folds)
+        structure = np.array([structure_features(texts[i]) for i in rows_train])
+        compare_domain_methods(
+            x[rows_train], structure, weak[rows_train], strong[rows_train], subjects, args.folds
+        )
     embedder = get_embedder()
     params = train_prior(
         x[rows_train],

@@ -557,6 +557,8 @@ class RouterLabel(TenantOwnedModel):
 
     `arm` is the side of the router's decision the call was on: "strong" for the premium tier, "weak"
     for a cheaper one. `quality` is 0 for a rejected draft and 1 - edit distance for an approved one.
+    `engagement` is what the published post earned against its author's usual, in [0, 1] (0.5: as
+    usual), set by publishing when metrics arrive; training blends it in (`labels.training_target`).
     """
 
     trace_id = models.UUIDField()
@@ -572,6 +574,13 @@ class RouterLabel(TenantOwnedModel):
     approved = models.BooleanField()
     edit_distance = models.FloatField(null=True, blank=True)
     critic_score = models.FloatField(null=True, blank=True)
+    engagement = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Engagement rate against the author's recent median: r / (r + median).",
+    )
+    engagement_at = models.DateTimeField(null=True, blank=True)
     decided_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
 

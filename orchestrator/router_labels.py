@@ -46,12 +46,14 @@ def _writer_call_ids(run_ids: list[int]) -> dict[int, list[uuid.UUID]]:
     return calls
 
 
-def router_labels_collect(*, tenant: Tenant) -> int:
-    """Label the writing calls of drafts decided since the last collection; returns the new labels."""
+def router_labels_collect(*, tenant: Tenant, draft_ids: list[int] | None = None) -> int:
+    """Label the writing calls of drafts decided since the last collection (or of `draft_ids`, when
+    publishing needs a draft's labels before the next collection); returns the new labels."""
     with tenant_scope(tenant):
-        newest = RouterLabel.objects.aggregate(newest=Max("decided_at"))["newest"]
         drafts = Draft.objects.filter(state__in=DECIDED, decided_at__isnull=False, run__isnull=False)
-        if newest is not None:
+        if draft_ids is not None:
+            drafts = drafts.filter(pk__in=draft_ids)
+        elif (newest := RouterLabel.objects.aggregate(newest=Max("decided_at"))["newest"]) is not None:
             drafts = drafts.filter(decided_at__gte=newest - OVERLAP)
         drafts_by_run = {
             d.run_id: d

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from gateway.models import Trace, TraceStatus
 from prompts.models import PromptExperiment
-from publishing import linkedin
+from publishing import linkedin, router_feedback
 from publishing.models import Channel, MetricSource, PostMetrics, PostStatus, ScheduledPost
 from publishing.services import active_connection, connection_fresh
 from tenants.models import Tenant
@@ -60,6 +60,7 @@ def metrics_record(*, post: ScheduledPost, counts: dict, source: str) -> PostMet
     row, _ = PostMetrics.objects.update_or_create(
         post=post, defaults={**cleaned, "source": source, "collected_at": timezone.now()}
     )
+    router_feedback.router_feedback_record(post=post, metrics=row)
     return row
 
 
@@ -201,10 +202,16 @@ def author_results(*, author_id: int) -> dict:
     return {"totals": totals, "rate": _rate(totals), "posts": list(posts)}
 
 
-def results_by_prompt_version() -> list[dict]:
-    """Per prompt version that wrote delivered posts: totals and engagement rate."""
+def _metrics_of(author_id: int | None) -> QuerySet[PostMetrics]:
+    rows = PostMetrics.objects.all()
+    return rows if author_id is None else rows.filter(post__author_id=author_id)
+
+
+def results_by_prompt_version(*, author_id: int | None = None) -> list[dict]:
+    """Per prompt version that wrote delivered posts (of one author, if given): totals and engagement rate."""
     rows = (
-        PostMetrics.objects.exclude(post__draft__prompt_version_id=None)
+        _metrics_of(author_id)
+        .exclude(post__draft__prompt_version_id=None)
         .values("post__draft__prompt_version_id")
         .annotate(posts=Count("id"), **{name: Sum(name) for name in COUNTS})
         .order_by("post__draft__prompt_version_id")
@@ -218,10 +225,12 @@ def results_by_prompt_version() -> list[dict]:
     return results
 
 
-def results_by_model() -> list[dict]:
-    """Per model that wrote delivered posts (the model of the run's successful `post` call, the last
-    one when a revision wrote again): totals and engagement rate, best first."""
-    rows = PostMetrics.objects.exclude(post__draft__run_id=None).values_list("post__draft__run_id", *COUNTS)
+def results_by_model(*, author_id: int | None = None) -> list[dict]:
+    """Per model that wrote delivered posts (of one author, if given; the model of the run's successful
+    `post` call, the last one when a revision wrote again): totals and engagement rate, best first."""
+    rows = (
+        _metrics_of(author_id).exclude(post__draft__run_id=None).values_list("post__draft__run_id", *COUNTS)
+    )
     by_run = {run_id: counts for run_id, *counts in rows}
     traces = Trace.objects.filter(
         flow_run_id__in=list(by_run), purpose="post", status=TraceStatus.OK

@@ -17,6 +17,10 @@ from gateway.router_model.features import router_text
 from tenants.models import Tenant
 
 GOOD_ENOUGH = 0.8  # for counting only: training uses the graded quality itself
+# How much a published post's engagement moves its label (docs/router.md, "Post metrics"): the review
+# says whether the draft was good enough to publish; engagement, relative to the author's usual, says
+# a little about how good, but also about topic, timing and audience, so it takes the minor share.
+ENGAGEMENT_WEIGHT = 0.25
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,22 @@ def outcome_quality(*, approved: bool, edit_distance: float | None) -> float:
     if not approved:
         return 0.0
     return max(0.0, min(1.0, 1.0 - (edit_distance or 0.0)))
+
+
+def training_target(quality: float, engagement: float | None) -> float:
+    """What the router trains on for a label: the review's quality, blended with the post's relative
+    engagement (0.5: as the author's usual) when the post was published and its metrics arrived."""
+    if engagement is None:
+        return quality
+    return (1.0 - ENGAGEMENT_WEIGHT) * quality + ENGAGEMENT_WEIGHT * min(1.0, max(0.0, engagement))
+
+
+def router_labels_engagement_set(*, draft_id: int, engagement: float, at: datetime) -> int:
+    """Record a published post's relative engagement on the labels of the calls that wrote its draft
+    (in the current tenant's scope); returns how many labels it reached (0: none collected yet)."""
+    if not 0.0 <= engagement <= 1.0:
+        raise ValueError(f"Engagement is a fraction in [0, 1], not {engagement!r}.")
+    return RouterLabel.objects.filter(draft_id=draft_id).update(engagement=engagement, engagement_at=at)
 
 
 def arm_for_tier(tier: str) -> str:

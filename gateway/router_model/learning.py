@@ -3,7 +3,9 @@
 `router_retrain(tenant_id=...)`, run by Celery beat (orchestrator.tasks.router_learn) after the
 labels are collected:
 
-1. Enough new labels? (`MIN_NEW_LABELS` decided since the newest label the last candidate saw.)
+1. Enough new labels? (`MIN_NEW_LABELS` decided since the newest label the last candidate saw, or
+   given a published post's engagement since then.) Each label trains on its review quality blended
+   with that engagement (`labels.training_target`).
 2. Split by time: the most recent `HOLDOUT_FRACTION` of labels are held out; the candidate trains on
    the older ones, as a residual on top of the shared prior the tenant may use.
 3. Shadow evaluation on the held-out labels: the candidate and the artefact that routes the tenant
@@ -27,6 +29,7 @@ from gateway.models import ArtefactStatus, RouterArtefact, RouterLabel, RouterPo
 from gateway.router_model import store
 from gateway.router_model.evaluation import routing_curve
 from gateway.router_model.features import feature_matrix
+from gateway.router_model.labels import training_target
 from gateway.router_model.model import RouterModel
 from gateway.router_model.training import RESIDUAL_ALPHA, train_residual
 
@@ -35,6 +38,9 @@ HOLDOUT_FRACTION = 0.25
 MIN_HOLDOUT = 20
 PROMOTION_Z = 1.645  # one-sided 95%
 METHOD = "logistic-residual"
+LABEL_COLUMNS = (
+    "pk", "text", "purpose", "embedding", "quality", "arm", "decided_at", "engagement", "engagement_at",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -48,10 +54,11 @@ class LearningOutcome:
 @dataclass(frozen=True)
 class LabelSet:
     x: np.ndarray
-    quality: np.ndarray
+    quality: np.ndarray  # the training target: review quality blended with engagement
     arm: np.ndarray
     decided_at: list
     ids: list[int]
+    engagement_at: list  # when each label's engagement arrived (None: none yet)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -64,6 +71,7 @@ class LabelSet:
             arm=self.arm[picked],
             decided_at=[self.decided_at[i] for i in picked],
             ids=[self.ids[i] for i in picked],
+            engagement_at=[self.engagement_at[i] for i in picked],
         )
 
 
@@ -75,21 +83,18 @@ def _labels(tenant_id: int | None, embedding_model: str) -> LabelSet:
         labels = labels.filter(tenant_id__in=opted_in)
     else:
         labels = labels.filter(tenant_id=tenant_id)
-    rows = list(
-        labels.order_by("decided_at", "pk").values_list(
-            "pk", "text", "purpose", "embedding", "quality", "arm", "decided_at"
-        )
-    )
+    rows = list(labels.order_by("decided_at", "pk").values_list(*LABEL_COLUMNS))
     if not rows:
-        return LabelSet(np.zeros((0, 0)), np.zeros(0), np.array([]), [], [])
+        return LabelSet(np.zeros((0, 0)), np.zeros(0), np.array([]), [], [], [])
     embeddings = np.asarray([r[3] for r in rows], dtype=np.float64)
     x = feature_matrix([r[1] for r in rows], [r[2] for r in rows], embeddings)
     return LabelSet(
         x=x,
-        quality=np.asarray([r[4] for r in rows], dtype=np.float64),
+        quality=np.asarray([training_target(r[4], r[7]) for r in rows], dtype=np.float64),
         arm=np.asarray([r[5] for r in rows]),
         decided_at=[r[6] for r in rows],
         ids=[r[0] for r in rows],
+        engagement_at=[r[8] for r in rows],
     )
 
 
@@ -120,15 +125,20 @@ def _base(tenant_id: int | None) -> RouterArtefact | None:
 
 
 def _new_label_count(tenant_id: int | None, labels: LabelSet) -> int:
-    seen = [
-        int(value)
-        for value in RouterArtefact.objects.unscoped()
+    """Labels the last candidate did not see: newer ones, and older ones whose engagement arrived
+    after it was trained."""
+    trained = list(
+        RouterArtefact.objects.unscoped()
         .filter(tenant_id=tenant_id, pool=_pool(tenant_id))
-        .values_list("training__newest_label_id", flat=True)
-        if isinstance(value, int)
-    ]
-    last = max(seen, default=0)
-    return sum(1 for label_id in labels.ids if label_id > last)
+        .values_list("training__newest_label_id", "created_at")
+    )
+    last = max((int(v) for v, _ in trained if isinstance(v, int)), default=0)
+    since = max((at for _, at in trained), default=None)
+    return sum(
+        1
+        for label_id, engaged in zip(labels.ids, labels.engagement_at, strict=True)
+        if label_id > last or (engaged is not None and (since is None or engaged > since))
+    )
 
 
 def log_losses(model: RouterModel, labels: LabelSet) -> np.ndarray:
@@ -201,6 +211,7 @@ def router_retrain(*, tenant_id: int | None, force: bool = False) -> LearningOut
             "labels": len(train),
             "held_out": len(holdout),
             "arms": {arm: int((train.arm == arm).sum()) for arm in ("weak", "strong")},
+            "with_engagement": sum(1 for at in train.engagement_at if at is not None),
             "newest_label_id": max(labels.ids),
             "trained_until": train.decided_at[-1].isoformat(),
             "base_version": base.version,

@@ -60,17 +60,23 @@ class _Layer:
     heads: dict[str, _Head]
     base: _Layer | None
 
-    def logit(self, head: str, vector: np.ndarray) -> float:
-        z = (vector - self.mean) / self.scale
-        own = self.heads.get(head)
-        value = float(z @ own.coef + own.intercept) if own is not None else 0.0
-        return value + (self.base.logit(head, vector) if self.base is not None else 0.0)
-
     def logits(self, head: str, matrix: np.ndarray) -> np.ndarray:
         z = (matrix - self.mean) / self.scale
         own = self.heads.get(head)
         values = z @ own.coef + own.intercept if own is not None else np.zeros(len(matrix))
         return values + (self.base.logits(head, matrix) if self.base is not None else 0.0)
+
+    def folded(self, head: str) -> tuple[np.ndarray, float]:
+        """(weight, intercept) with `vector @ weight + intercept == logit(head, vector)`."""
+        weight, intercept = np.zeros_like(self.mean), 0.0
+        own = self.heads.get(head)
+        if own is not None:
+            weight = own.coef / self.scale
+            intercept = own.intercept - float(self.mean @ weight)
+        if self.base is not None:
+            base_weight, base_intercept = self.base.folded(head)
+            weight, intercept = weight + base_weight, intercept + base_intercept
+        return weight, intercept
 
 
 def content_hash(params: dict[str, Any]) -> str:
@@ -96,6 +102,10 @@ class RouterModel:
         if self.score_kind not in SCORES:
             raise ArtefactError(f"Unknown score {self.score_kind!r}.")
         self._layer = self._parse(params)
+        # The call path's form: the scaler and every layer's head folded into one weight vector and
+        # intercept per head (logit = vector @ weight + intercept), so scoring a request is two dot
+        # products and allocates nothing of the artefact's size.
+        self._folded = {name: self._layer.folded(name) for name in HEADS}
 
     def _parse(self, params: dict[str, Any]) -> _Layer:
         mean = np.asarray(params["scaler"]["mean"], dtype=np.float64)
@@ -111,16 +121,20 @@ class RouterModel:
         return _Layer(mean=mean, scale=scale, heads=heads, base=base)
 
     def score(self, vector: np.ndarray) -> float:
-        weak = _sigmoid(self._layer.logit("weak", vector))
+        weak = _sigmoid(self._logit("weak", vector))
         if self.score_kind == "weak":
             return weak
-        strong = _sigmoid(self._layer.logit("strong", vector))
+        strong = _sigmoid(self._logit("strong", vector))
         if self.score_kind == "gap":
             return (1.0 + weak - strong) / 2
         return 1.0 - strong * (1.0 - weak)
 
+    def _logit(self, head: str, vector: np.ndarray) -> float:
+        weight, intercept = self._folded[head]
+        return float(vector @ weight) + intercept
+
     def quality(self, head: str, vector: np.ndarray) -> float:
-        return _sigmoid(self._layer.logit(head, vector))
+        return _sigmoid(self._logit(head, vector))
 
     def scores(self, matrix: np.ndarray) -> np.ndarray:
         """`score` of many rows (training and evaluation; equal to scoring each row)."""

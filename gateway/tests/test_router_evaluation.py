@@ -111,6 +111,14 @@ def test_scoring_one_row_equals_scoring_the_matrix():
     assert model.scores(x[:20]) == pytest.approx([model.score(row) for row in x[:20]])
 
 
+def test_a_residual_router_scores_one_row_as_its_layers_do():
+    x, params = _tiny_params()
+    labels = (x[:60, 1] > 0).astype(float)
+    residual = RouterModel(train_residual(params, x[:60], labels, ["weak", "strong"] * 30))
+    assert residual.scores(x[60:80]) == pytest.approx([residual.score(row) for row in x[60:80]], abs=1e-12)
+    assert residual.scores(x[60:80]) != pytest.approx(RouterModel(params).scores(x[60:80]))
+
+
 def test_a_residual_without_labels_for_a_head_keeps_the_prior_for_it():
     x, params = _tiny_params()
     labels = np.zeros(50)  # the tenant's weak-tier drafts were all rejected

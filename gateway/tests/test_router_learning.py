@@ -7,6 +7,7 @@ import random
 import uuid
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from django.utils import timezone
 
@@ -14,7 +15,10 @@ import gateway
 from gateway.embeddings import get_embedder
 from gateway.models import ArtefactStatus, RouterArtefact, RouterLabel, RouterMode, RouterPool, Trace
 from gateway.router_model import store
+from gateway.router_model.features import feature_matrix
+from gateway.router_model.labels import ENGAGEMENT_WEIGHT, router_labels_engagement_set, training_target
 from gateway.router_model.learning import MIN_NEW_LABELS, router_retrain
+from gateway.router_model.model import RouterModel
 from gateway.router_model.services import router_dial_save, router_rollback
 from gateway.tests.gateway_support import register_fake_models, request_for, run_with_runtime
 from gateway.tests.router_support import easy_text, hard_text, install_prior
@@ -178,3 +182,39 @@ def test_a_tenants_router_built_on_the_pooled_prior_is_ignored_once_it_opts_out(
     assert own["pool"] == RouterPool.TENANT
     assert own["training__base_pool"] == RouterPool.OPT_IN
     assert store.active_artefact_row(tenant_a.pk, share_labels=False)["version"] == prior.version
+
+
+def _weak_quality(artefact_id: int, text: str) -> float:
+    with cross_tenant_access("test: reading an artefact's parameters"):
+        params = RouterArtefact.objects.unscoped().get(pk=artefact_id).params
+    x = feature_matrix([text], ["post"], np.asarray(get_embedder().embed([text])))
+    return float(RouterModel(params).qualities("weak", x)[0])
+
+
+def test_engagement_of_published_posts_is_trained_on_and_counts_as_new_labels(tenant_a, prior):
+    # Reviewers approve every draft of the cheaper tier as written; what the posts earned differs.
+    add_labels(tenant_a, [("hard", "weak", 1.0) if i % 2 == 0 else ("easy", "weak", 1.0) for i in range(80)])
+    before = _retrain(tenant_a)
+    assert before.status != "skipped"
+    assert _retrain(tenant_a).status == "skipped"  # nothing new
+    rng = random.Random(5)
+    hard, easy = hard_text(rng), easy_text(rng)
+    gap_before = _weak_quality(before.artefact_id, easy) - _weak_quality(before.artefact_id, hard)
+    with tenant_scope(tenant_a):
+        for draft_id in range(80):  # posts on hard requests engaged far below their author's usual
+            engagement = 0.0 if draft_id % 2 == 0 else 0.9
+            router_labels_engagement_set(draft_id=draft_id, engagement=engagement, at=timezone.now())
+    after = _retrain(tenant_a)
+    assert after.status != "skipped", after.reason  # engagement that arrived since is news
+    with tenant_scope(tenant_a):
+        training = RouterArtefact.objects.get(pk=after.artefact_id).training
+    assert training["with_engagement"] == training["labels"]
+    gap_after = _weak_quality(after.artefact_id, easy) - _weak_quality(after.artefact_id, hard)
+    assert gap_after > gap_before + 0.05
+
+
+def test_the_training_target_blends_review_quality_with_engagement():
+    assert training_target(0.8, None) == 0.8
+    assert training_target(1.0, 0.5) == pytest.approx(1 - ENGAGEMENT_WEIGHT / 2)
+    assert training_target(0.0, 1.0) == pytest.approx(ENGAGEMENT_WEIGHT)
+    assert training_target(1.0, 0.0) < training_target(1.0, 1.0)
