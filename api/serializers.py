@@ -191,11 +191,6 @@ class PromptFilter(serializers.Serializer):
 # ---- flows, generations, drafts ---------------------------------------------------------------------
 
 
-class FlowSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    description = serializers.CharField()
-
-
 class StepRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = StepRun

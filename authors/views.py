@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from authors import selectors, services
 from authors.forms import AuthorForm, SamplesForm, StyleCardForm
 from authors.models import StyleProfile
+from authors.panels import render_panels
 from common.forms import add_validation_errors
 from tenants.access import tenant_view
 from tenants.http import TenantRequest
@@ -63,7 +64,12 @@ def author_edit(request: TenantRequest, tenant_slug: str, author_id: int) -> Htt
 def author_detail(request: TenantRequest, tenant_slug: str, author_id: int) -> HttpResponse:
     author = selectors.access_author(author_id=author_id)
     history = list(selectors.style_profile_history(author=author))
-    context = {"author": author, "profile": history[0] if history else None, "history": history}
+    context = {
+        "author": author,
+        "profile": history[0] if history else None,
+        "history": history,
+        "panels": render_panels(request, author),  # what higher apps show here (authors/panels.py)
+    }
     return render(request, "authors/detail.html", context)
 
 

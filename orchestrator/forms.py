@@ -1,7 +1,9 @@
-"""Forms of the writer's pages: start a flow, filter the queue, review decisions, series."""
+"""Forms of the writer's pages: start a flow, filter the queue, review decisions, series; and the
+editor's: flow definitions, their dry runs and secrets."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import cast
 
@@ -9,6 +11,7 @@ from django import forms
 
 from authors.models import Author
 from authors.selectors import authors
+from common.forms import WriteOnlySecretField
 from orchestrator.flows.services import MAX_BRIEF_CHARS
 from orchestrator.models import Series
 from orchestrator.selectors import flow_choices
@@ -120,3 +123,69 @@ class SeriesForm(forms.ModelForm):
         if name not in dict(flow_choices()):
             raise forms.ValidationError("Choose one of the active flows.")
         return name
+
+
+# ---- flow definitions (editors) ---------------------------------------------------------------------
+
+
+class FlowDefinitionForm(forms.Form):
+    """The steps as JSON text; the service validates what they say (orchestrator/flows/editing.py)."""
+
+    name = forms.SlugField(max_length=60, help_text="Lowercase letters, digits and -: the flow's name.")
+    description = forms.CharField(max_length=200, required=False)
+    steps = forms.CharField(
+        widget=forms.Textarea(
+            attrs={"rows": 22, "id": "flow-steps", "spellcheck": "false", "class": "draft-text"}
+        ),
+        help_text="A JSON list of steps; see the step types below.",
+    )
+
+    def __init__(self, *args, fixed_name: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["name"].widget.attrs["id"] = "flow-name"
+        self.fields["description"].widget.attrs["id"] = "flow-description"
+        if fixed_name is not None:  # a new version of an existing flow keeps its name
+            self.fields["name"].disabled = True
+            self.initial["name"] = fixed_name
+
+    def clean_steps(self) -> object:
+        text = self.cleaned_data["steps"]
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(
+                f"This is not JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}."
+            ) from exc
+
+
+def steps_as_text(steps: object) -> str:
+    return json.dumps(steps, indent=2, ensure_ascii=False)
+
+
+class DryRunForm(forms.Form):
+    author = forms.ModelChoiceField(queryset=Author.objects.none(), empty_label="Choose an author")
+    brief = forms.CharField(
+        max_length=MAX_BRIEF_CHARS,
+        widget=forms.Textarea(
+            attrs={"rows": 3, "id": "dry-run-brief", "placeholder": "What is the post about?"}
+        ),
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        author = cast(forms.ModelChoiceField, self.fields["author"])
+        author.queryset = authors(active_only=True)
+        author.widget.attrs["id"] = "dry-run-author"
+
+
+class FlowSecretForm(forms.Form):
+    name = forms.SlugField(max_length=60, help_text='The name steps use: "secret": "<name>".')
+    value = WriteOnlySecretField(
+        max_length=4096,
+        help_text="Leave empty to have Maestro generate one (shown once). Replaces any old value.",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["name"].widget.attrs["id"] = "secret-name"
+        self.fields["value"].widget.attrs["id"] = "secret-value"

@@ -6,19 +6,26 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from common.crypto import decrypt_secret
 from tenants.scoping import TenantOrSharedModel, TenantOwnedModel
 
 # --- Flows ---------------------------------------------------------------------------------------
 
 
 class FlowDefinition(TenantOrSharedModel):
-    """A named, versioned list of steps (see orchestrator/flows/definitions.py); shared or per tenant."""
+    """A named, versioned list of steps (see orchestrator/flows/definitions.py); shared or per tenant.
+
+    A version never changes once saved (orchestrator/flows/editing.py saves every edit as a new one);
+    `is_active` marks the tenant's live version of a name, and only that flag is ever updated."""
 
     name = models.SlugField(max_length=60)
     version = models.PositiveIntegerField(default=1)
     description = models.CharField(max_length=200, blank=True)
     steps = models.JSONField()
     is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -32,6 +39,27 @@ class FlowDefinition(TenantOrSharedModel):
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"
+
+
+class FlowSecret(TenantOwnedModel):
+    """A credential an HTTP step sends or signs with, named by the steps that use it (`"secret": name`).
+    Encrypted at rest (common/crypto.py); never shown back after it is saved, only its mask."""
+
+    name = models.SlugField(max_length=60)
+    value_encrypted = models.TextField(editable=False)
+    mask = models.CharField(max_length=20, blank=True, editable=False, help_text="What a person may see.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="flowsecret_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.mask})"
+
+    def value(self) -> str:
+        return decrypt_secret(self.value_encrypted)
 
 
 class RunStatus(models.TextChoices):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from orchestrator import views
+from orchestrator import flow_views, views
 
 app_name = "orchestrator"
 
@@ -29,4 +29,13 @@ urlpatterns = [
     path("series/<int:series_id>/", views.series_edit, name="series"),
     path("series/<int:series_id>/toggle/", views.series_toggle, name="series_toggle"),
     path("series/<int:series_id>/run/", views.series_run, name="series_run"),
+    path("flows/", flow_views.flow_list, name="flow_list"),
+    path("flows/new/", flow_views.flow_create, name="flow_create"),
+    path("flows/check/", flow_views.flow_check, name="flow_check"),
+    path("flows/diff/", flow_views.flow_diff, name="flow_diff"),
+    path("flows/secrets/", flow_views.flow_secrets, name="flow_secrets"),
+    path("flows/<int:flow_id>/", flow_views.flow_detail, name="flow"),
+    path("flows/<int:flow_id>/edit/", flow_views.flow_edit, name="flow_edit"),
+    path("flows/<int:flow_id>/activate/", flow_views.flow_activate, name="flow_activate"),
+    path("flows/<int:flow_id>/dry-run/", flow_views.flow_dry_run_view, name="flow_dry_run"),
 ]

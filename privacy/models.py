@@ -85,6 +85,9 @@ class ErasureReport(TenantOwnedModel):
     actor_user_id = models.BigIntegerField(null=True, blank=True)
     actor_label = models.CharField(max_length=200, blank=True)
     at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Not stored: what the erasure that just ran has to tell its caller besides the counts, such as a
+    # LinkedIn token that LinkedIn could not revoke yet (the audit log keeps those).
+    notes: list[str] = []  # replaced per instance, never mutated
 
     class Meta:
         ordering = ["-at", "-id"]

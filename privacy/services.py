@@ -6,7 +6,9 @@
     export_build(actor=..., author_id=None)    # a ZIP of JSON files, audited
 
 Every erasure and export is recorded in the audit log; erasures also leave an ErasureReport (which
-names no one) of the rows removed per table.
+names no one) of the rows removed per table. An erasure first revokes the LinkedIn tokens concerned at
+LinkedIn (publishing/revocation.py); a token LinkedIn could not revoke does not stop the erasure, and
+the report's `notes` say so.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from orchestrator.models import FINISHED_STATUSES, FlowRun, RunStatus, Series
 from privacy.export import export_write
 from privacy.footprint import author_footprint
 from privacy.models import ErasureKind, ErasureReport, RetentionPolicy, RetentionReport
+from publishing.revocation import linkedin_tokens_revoke
 from reviews.models import Draft, DraftState
 from tenants.context import require_tenant, tenant_scope
 from tenants.models import Membership, Tenant, User
@@ -146,6 +149,8 @@ def author_erase(*, author_id: int, actor: User | None) -> ErasureReport:
         raise ValidationError(
             f"{in_flight} flow run(s) of this author are still in progress: erase once they have finished."
         )
+    # Revoked at LinkedIn before the rows go; a failure does not stop the erasure (it is retried).
+    revocation = linkedin_tokens_revoke(author=author, user=actor, reason="author erased")
     parts = author_footprint()
     found = [(part.model, list(part.rows(author).values_list("pk", flat=True))) for part in parts]
     removed: Counter = Counter()
@@ -160,7 +165,9 @@ def author_erase(*, author_id: int, actor: User | None) -> ErasureReport:
         **_actor_fields(actor),
     )  # fmt: skip
     record(action="author.erased", target_type="authors.author", target_id=author_id, target_label=label,
-           actor=actor, after={"rows_removed": report.total, "report": report.pk})  # fmt: skip
+           actor=actor, after={"rows_removed": report.total, "report": report.pk,
+                               "linkedin_tokens": revocation.as_json()})  # fmt: skip
+    report.notes = [revocation.message] if revocation.message else []
     return report
 
 
@@ -210,6 +217,8 @@ def tenant_erase(*, tenant_id: int, actor: User | None) -> ErasureReport:
             tenant=tenant, kind=ErasureKind.TENANT, subject_id=tenant.pk,
             subject_label=f"{tenant.name} ({tenant.slug})", **_actor_fields(actor),
         )  # fmt: skip
+        with tenant_scope(tenant):  # revoked at LinkedIn before the rows go; failures are retried
+            revocation = linkedin_tokens_revoke(author=None, user=actor, reason="tenant erased")
         users = _only_here(tenant)
         removed: Counter = Counter()
         tasks = Series.objects.unscoped().filter(tenant=tenant, periodic_task__isnull=False)
@@ -223,6 +232,7 @@ def tenant_erase(*, tenant_id: int, actor: User | None) -> ErasureReport:
     logger.warning("tenant %s (%s) erased by %s: %s rows", tenant_id, report.subject_label,
                    actor or "Maestro", sum(removed.values()))  # fmt: skip
     report.refresh_from_db()
+    report.notes = [revocation.message] if revocation.message else []
     return report
 
 

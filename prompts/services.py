@@ -307,6 +307,42 @@ def prompt_experiment_stop(
     return experiment
 
 
+VARIANTS = ("A", "B")
+
+
+@transaction.atomic
+def prompt_experiment_choose_winner(
+    *, experiment: PromptExperiment, variant: str, actor: User | None
+) -> PromptExperiment:
+    """An editor's decision (never automatic): B wins and becomes production, which ends the experiment;
+    A wins and the experiment stops with production unchanged. Either way it is audited."""
+    if variant not in VARIANTS:
+        raise ValidationError({"variant": "The winner is A or B."})
+    experiment = (
+        PromptExperiment.objects.select_for_update()
+        .select_related("template", "version_a", "version_b")
+        .get(pk=experiment.pk)
+    )
+    if experiment.stopped_at is not None:
+        raise ValidationError("This experiment has stopped: start a new one to compare again.")
+    template = experiment.template
+    winner = experiment.version_b if variant == "B" else experiment.version_a
+    if variant == "B":
+        if template.is_shared:
+            raise ValidationError(
+                {"variant": f"{template.key} is one of Maestro's defaults: save v{winner.number} as your "
+                 "own version first, then make it production."}
+            )  # fmt: skip
+        prompt_label_move(template=template, label=PRODUCTION, version=winner, actor=actor,
+                          note=f"Winner of A/B experiment {experiment.pk}.")  # fmt: skip
+    else:
+        prompt_experiment_stop(experiment=experiment, actor=actor, note="A won: production kept.")
+    audit_record(action="prompt.experiment_winner_chosen", target=template, actor=actor,
+                 tenant=experiment.tenant, after={"experiment": experiment.pk, "winner": variant,
+                                                 "version": winner.number})  # fmt: skip
+    return PromptExperiment.objects.get(pk=experiment.pk)
+
+
 def prompt_outcome_record(
     *,
     version: PromptVersion,

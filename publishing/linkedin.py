@@ -4,6 +4,7 @@ failure is a `LinkedInError` that says whether a retry can help and when.
 
     authorization_url(state=...)                    -> where the member grants access
     exchange_code(code=...) / refresh(refresh_token=...)  -> Tokens
+    revoke(token=...)                               # an access or refresh token, forgotten by LinkedIn
     userinfo(access_token=...)                      -> {"sub": ..., "name": ...}
     create_post(access_token=..., author_urn=..., text=...)  -> the post's URN (x-restli-id)
     post_statistics(access_token=..., post_urn=...) -> {"impressions": n, "reactions": n, ...}
@@ -16,6 +17,7 @@ outbound guard of common/net.py (for URLs tenants supply) does not apply.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -127,11 +129,24 @@ def refresh(*, refresh_token: str) -> Tokens:
     return _token_request({"grant_type": "refresh_token", "refresh_token": refresh_token}, conf)
 
 
-def revoke(*, access_token: str) -> None:
-    """Ask LinkedIn to forget the token. Best effort: the caller forgets it either way."""
+def revoke(*, token: str) -> None:
+    """Ask LinkedIn to revoke an access or a refresh token (POST {oauth}/revoke with the app's
+    credentials, RFC 7009). The `LinkedInError` of a failure says whether trying again can help:
+    LinkedIn down, 5xx and 429 can; refused credentials or a refused token cannot."""
     conf = _require_app()
-    form = {"token": access_token, "client_id": conf["client_id"], "client_secret": conf["client_secret"]}
-    _send("POST", f"{conf['oauth_url'].rstrip('/')}/revoke", data=form)
+    form = {"token": token, "client_id": conf["client_id"], "client_secret": conf["client_secret"]}
+    _send("POST", f"{conf['oauth_url'].rstrip('/')}/revoke", data=form, errors=_revoke_error)
+
+
+def _revoke_error(response: httpx.Response) -> LinkedInError:
+    error = error_of(response)
+    if error.retryable:
+        return error
+    status = response.status_code
+    hint = ": check MAESTRO_LINKEDIN_CLIENT_ID and _SECRET" if status == 401 else ""
+    return LinkedInError(
+        f"LinkedIn refused to revoke the token ({status}: {_message(response)}){hint}.", status_code=status
+    )
 
 
 def _token_request(form: dict[str, str], conf: dict[str, str]) -> Tokens:
@@ -217,7 +232,15 @@ def post_statistics(*, access_token: str, post_urn: str) -> dict[str, int]:
 # ---- one HTTP call ----------------------------------------------------------------------------------
 
 
-def _send(method: str, url: str, *, token: str = "", rest: bool = False, **kwargs: Any) -> httpx.Response:
+def _send(
+    method: str,
+    url: str,
+    *,
+    token: str = "",
+    rest: bool = False,
+    errors: Callable[[httpx.Response], LinkedInError] | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
     headers = {}
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -233,7 +256,7 @@ def _send(method: str, url: str, *, token: str = "", rest: bool = False, **kwarg
         ) from exc
     if response.is_success:
         return response
-    raise error_of(response)
+    raise (errors or error_of)(response)
 
 
 def error_of(response: httpx.Response) -> LinkedInError:

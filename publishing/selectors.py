@@ -45,6 +45,30 @@ def post_deliveries(*, post: ScheduledPost) -> QuerySet[Delivery]:
     return Delivery.objects.filter(post=post).select_related("marked_by")
 
 
+def deliveries(
+    *, post_id: int | None = None, status: str | None = None, channel: str | None = None
+) -> QuerySet[Delivery]:
+    """Every delivery of the tenant's posts, newest first, optionally of one post, status and channel."""
+    queryset = Delivery.objects.select_related("post")
+    if post_id is not None:
+        queryset = queryset.filter(post_id=post_id)
+    if status:
+        queryset = queryset.filter(status=status)
+    if channel:
+        queryset = queryset.filter(channel=channel)
+    return queryset
+
+
+def access_delivery(*, delivery_id: int) -> Delivery:
+    """One delivery of the current tenant's posts, or 404 (for missing and foreign alike)."""
+    return get_object_or_404(Delivery.objects.select_related("post"), pk=delivery_id)
+
+
+def schedules() -> QuerySet[PostingSchedule]:
+    """The saved posting schedules of the tenant's authors (an author without one posts nowhere)."""
+    return PostingSchedule.objects.select_related("author")
+
+
 def schedule_of(*, author: Author) -> PostingSchedule | None:
     return PostingSchedule.objects.filter(author=author).first()
 

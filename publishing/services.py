@@ -20,6 +20,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from celery.schedules import crontab
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
@@ -29,6 +30,9 @@ from django.utils import timezone
 from audit.services import record
 from authors.models import Author
 from common.crypto import encrypt_secret
+from orchestrator.flows.series import parse_cron, series_save
+from orchestrator.models import Series
+from orchestrator.selectors import flow_choices
 from publishing import linkedin
 from publishing import slots as slot_math
 from publishing.models import (
@@ -44,6 +48,7 @@ from publishing.models import (
     ScheduledPost,
     SeriesSlot,
 )
+from publishing.revocation import Revocation, linkedin_tokens_revoke
 from reviews.models import Draft, DraftState
 from reviews.services import draft_deliver
 from tenants.models import User
@@ -545,19 +550,93 @@ def connection_fresh(*, connection: LinkedInConnection) -> LinkedInConnection:
 
 
 @transaction.atomic
-def linkedin_disconnect(*, connection: LinkedInConnection, user: User | None = None) -> LinkedInConnection:
-    """Revoke the token at LinkedIn (best effort) and forget both tokens here."""
-    try:
-        linkedin.revoke(access_token=connection.access_token())
-    except linkedin.LinkedInError as exc:
-        logger.info("revoking the LinkedIn token of author %s: %s", connection.author_id, exc.message)
-    connection.access_token_encrypted, connection.refresh_token_encrypted = "", ""
-    connection.status, connection.revoked_at = ConnectionStatus.REVOKED, timezone.now()
-    connection.save()
+def linkedin_disconnect(*, connection: LinkedInConnection, user: User | None = None) -> Revocation:
+    """Revoke both tokens at LinkedIn, then forget them here (whatever LinkedIn answered: a failure is
+    audited and retried in the background, publishing/revocation.py)."""
+    outcome = linkedin_tokens_revoke(author=connection.author, user=user, reason="disconnected")
     record(
         action="publishing.linkedin_disconnected",
         target=connection.author,
         actor=user,
         before={"member_id": connection.member_id},
+        after={"tokens": outcome.as_json()},
     )
-    return connection
+    return outcome
+
+
+# ---- series (the browser's series pages and the API) --------------------------------------------
+
+SERIES_FIELDS = ("name", "author_id", "flow_name", "brief", "cron", "is_active")
+
+
+def _series_values(series: Series) -> dict:
+    return {field: getattr(series, field) for field in SERIES_FIELDS}
+
+
+def _clean_series(series: Series) -> None:
+    """What the series form checks, for callers without a form: a name and a brief, an active author,
+    one of the tenant's active flows and a five-field cron that Celery beat can run."""
+    errors: dict[str, str] = {}
+    series.name, series.brief = series.name.strip(), series.brief.strip()
+    if not series.name:
+        errors["name"] = "Give the series a name."
+    if not series.brief:
+        errors["brief"] = "Say what the series is about."
+    if not series.author.is_active:
+        errors["author"] = f"{series.author} is archived: choose an active author."
+    if series.flow_name not in dict(flow_choices()):
+        errors["flow_name"] = f"{series.flow_name!r} is not one of the active flows."
+    try:
+        crontab(**parse_cron(series.cron))
+    except ValidationError as exc:
+        errors["cron"] = " ".join(exc.messages)
+    except (ValueError, TypeError) as exc:
+        errors["cron"] = f"Not a valid schedule: {exc}"
+    if errors:
+        raise PublishingError(errors)
+    series.cron = " ".join(series.cron.split())
+
+
+@transaction.atomic
+def series_create(
+    *,
+    author: Author,
+    name: str,
+    brief: str,
+    flow_name: str = "post",
+    cron: str = "0 9 * * 1",
+    is_active: bool = True,
+    user: User | None,
+) -> Series:
+    """A new series of the author: Celery beat starts its flow on `cron` (UTC) while it is active."""
+    series = Series(
+        author=author, name=name, brief=brief, flow_name=flow_name, cron=cron, is_active=is_active,
+        created_by=user,
+    )  # fmt: skip
+    _clean_series(series)
+    series = series_save(series=series)
+    record(action="series.created", target=series, actor=user, after=_series_values(series))
+    return series
+
+
+@transaction.atomic
+def series_update(*, series: Series, user: User | None, **changes) -> Series:
+    """Change some of a series' fields (name, author, flow_name, brief, cron, is_active)."""
+    unknown = set(changes) - {"name", "author", "flow_name", "brief", "cron", "is_active"}
+    if unknown:
+        raise PublishingError(f"A series has no field {', '.join(sorted(unknown))}.")
+    series = Series.objects.select_for_update().select_related("author").get(pk=series.pk)
+    before = _series_values(series)
+    for field, value in changes.items():
+        setattr(series, field, value)
+    _clean_series(series)
+    series = series_save(series=series)
+    after = _series_values(series)
+    if after != before:
+        record(action="series.changed", target=series, actor=user, before=before, after=after)
+    return series
+
+
+def series_set_active(*, series: Series, active: bool, user: User | None) -> Series:
+    """Pause (False) or resume (True) a series' beat schedule; its drafts and plans stay."""
+    return series_update(series=series, user=user, is_active=active)

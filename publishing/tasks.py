@@ -3,6 +3,9 @@
 Retries are not Celery's: a failed attempt records when the next one is due on the post
 (`next_attempt_at`, with backoff), and the next beat tick after that sends it again. A worker that dies
 therefore loses nothing: the row says what is owed.
+
+The exception is a LinkedIn token revocation that failed (publishing/revocation.py): Maestro has already
+deleted its copy, so no row is left to say what is owed, and the task retries itself with backoff.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from datetime import datetime
 
 from celery import shared_task
 
-from publishing import metrics, series, services
+from publishing import linkedin, metrics, revocation, series, services
 from tenants.task_scope import task_tenant_scope
 
 logger = logging.getLogger("maestro.publishing")
@@ -62,3 +65,27 @@ def collect_metrics(tenant_id: int) -> str:
             return "tenant gone"
         report = metrics.metrics_pull(tenant=tenant)
     return report.summary()
+
+
+@shared_task(
+    bind=True,
+    name=revocation.REVOKE_TASK,
+    ignore_result=True,
+    acks_late=True,
+    max_retries=revocation.REVOKE_MAX_RETRIES,
+)
+def revoke_token(self, tenant_id: int, author_id: int, token_encrypted: str) -> str:
+    """Ask LinkedIn again to revoke a token whose revocation failed; the tenant may be gone (erased)."""
+    retries = self.request.retries
+    with task_tenant_scope(tenant_id) as tenant:
+        try:
+            return revocation.linkedin_revoke_retry(
+                tenant=tenant,
+                author_id=author_id,
+                token_encrypted=token_encrypted,
+                attempt=retries + 2,  # the first try was the disconnect's or the erasure's own
+                last_try=retries >= self.max_retries,
+            )
+        except linkedin.LinkedInError as exc:
+            countdown = revocation.revoke_backoff(retries, retry_after=exc.retry_after)
+            raise self.retry(exc=exc, countdown=countdown) from exc

@@ -37,6 +37,7 @@ from publishing.forms import (
     SchedulePostForm,
 )
 from publishing.models import LIVE_STATUSES, Channel, PostStatus, ScheduledPost
+from publishing.panels import author_results_context
 from reviews import selectors as review_selectors
 from reviews.models import DraftState
 from tenants.access import tenant_view
@@ -291,7 +292,7 @@ def author_page(request: TenantRequest, tenant_slug: str, author_id: int) -> Htt
         "tz": tz,
         "connection": selectors.connection_of(author=author),
         "linkedin_ready": linkedin.is_configured(),
-        "results": metrics.author_results(author_id=author.pk),
+        **author_results_context(author=author),
         "series": selectors.series_of(author=author),
         "planned": selectors.planned_slots(author=author),
         "upcoming": selectors.posts(start=now, author_id=author.pk, statuses=list(LIVE_STATUSES))[:10],
@@ -347,8 +348,11 @@ def linkedin_disconnect(request: TenantRequest, tenant_slug: str, author_id: int
     author = access_author(author_id=author_id)
     connection = selectors.connection_of(author=author)
     if connection is not None:
-        services.linkedin_disconnect(connection=connection, user=request.user)
-        messages.success(request, f"{author}'s LinkedIn is disconnected; Maestro keeps no token of it.")
+        outcome = services.linkedin_disconnect(connection=connection, user=request.user)
+        if outcome.ok:
+            messages.success(request, f"{author}'s LinkedIn is disconnected; Maestro keeps no token of it.")
+        else:
+            messages.warning(request, f"{author}'s LinkedIn is disconnected. {outcome.message}")
     return redirect("publishing:author", tenant_slug=tenant_slug, author_id=author.pk)
 
 

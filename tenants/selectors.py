@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
 
 from tenants.context import require_tenant
 from tenants.models import Invitation, Membership, Tenant, User, invitation_token_hash
@@ -32,6 +33,11 @@ def memberships_of_user(*, user: User) -> QuerySet[Membership]:
 def tenant_members() -> QuerySet[Membership]:
     require_tenant()
     return Membership.objects.select_related("user").order_by("user__email")
+
+
+def access_membership(*, membership_id: int) -> Membership:
+    """A membership of the tenant in scope, or 404 (for missing and foreign alike)."""
+    return get_object_or_404(tenant_members(), pk=membership_id)
 
 
 def admin_count() -> int:

@@ -3,15 +3,20 @@
     with FakeLinkedIn.start() as fake:                   # a background thread with its own loop
         settings.MAESTRO_LINKEDIN = fake.settings()       # or the environment: fake.environment()
         fake.fail_next_post(429, retry_after="2")         # one-shot failures, in order
+        fake.fail_next_revoke(503)                        # the same for POST /oauth/v2/revoke
         ... Maestro publishes ...
         assert fake.posts()[0].body["commentary"] == "..."
+        assert not fake.token_works(token)                # after Maestro revoked it
 
 Endpoints, as LinkedIn documents them:
   GET  /oauth/v2/authorization   the consent page; the fake consents at once and redirects back with
                                  `code` and `state` (or `error=user_cancelled_authorize` once asked to)
   POST /oauth/v2/accessToken     authorization_code and refresh_token grants (form-encoded); access
                                  tokens live 60 days, refresh tokens 365 (only when `refresh_tokens`)
-  POST /oauth/v2/revoke          forget a token
+  POST /oauth/v2/revoke          revoke an access or a refresh token (form: client_id, client_secret,
+                                 token); 200 with an empty body, also for a token it does not know
+                                 (RFC 7009). A revoked access token then answers 401
+                                 REVOKED_ACCESS_TOKEN; a revoked refresh token is refused by the grant
   GET  /v2/userinfo              OpenID Connect: `sub`, `name`, ... of the token's member
   POST /rest/posts               needs `LinkedIn-Version: YYYYMM` and `X-Restli-Protocol-Version: 2.0.0`;
                                  201 with the post's URN in `x-restli-id`; 401 for a bad or expired
@@ -74,6 +79,8 @@ class FakeState:
     refresh: dict[str, Token] = field(default_factory=dict)
     posts: list[RecordedPost] = field(default_factory=list)
     post_failures: list[dict[str, Any]] = field(default_factory=list)
+    revoke_failures: list[dict[str, Any]] = field(default_factory=list)
+    revoked: set[str] = field(default_factory=set)  # tokens revoked, access and refresh alike
     statistics: dict[str, dict[str, int]] = field(default_factory=dict)  # urn -> {"IMPRESSION": n, ...}
     deny_next_consent: bool = False
     calls: list[tuple[str, str]] = field(default_factory=list)  # (method, path) of every request
@@ -157,6 +164,13 @@ class FakeLinkedIn:
                 {"status": status, "message": message, "retry_after": retry_after}
             )
 
+    def fail_next_revoke(self, status: int, *, message: str = "", retry_after: str | None = None) -> None:
+        """The next POST /oauth/v2/revoke answers `status` and revokes nothing (one-shots, in order)."""
+        with self._lock:
+            self._state.revoke_failures.append(
+                {"status": status, "message": message, "retry_after": retry_after}
+            )
+
     def expire_tokens(self) -> None:
         """Every access token issued so far is now expired (LinkedIn answers 401)."""
         with self._lock:
@@ -194,6 +208,17 @@ class FakeLinkedIn:
     def live_tokens(self) -> int:
         with self._lock:
             return sum(1 for token in self._state.tokens.values() if token.expires_at > time.time())
+
+    def revoked(self) -> set[str]:
+        """Every token revoked so far (access and refresh)."""
+        with self._lock:
+            return set(self._state.revoked)
+
+    def token_works(self, token: str) -> bool:
+        """Whether LinkedIn would take this access token (or this refresh token) now."""
+        with self._lock:
+            found = self._state.tokens.get(token) or self._state.refresh.get(token)
+            return found is not None and found.expires_at > time.time()
 
     # ---- the server side (runs on the server's loop thread) ----------------------------------------
 
@@ -257,6 +282,8 @@ class FakeLinkedIn:
             return 200, self._tokens(issued[1]), {}
         if grant == "refresh_token":
             old = self._state.refresh.pop(form.get("refresh_token", ""), None)
+            if form.get("refresh_token", "") in self._state.revoked:
+                return 400, {"error": "invalid_grant", "error_description": "The token has been revoked"}, {}
             if old is None:
                 return (
                     400,
@@ -281,25 +308,41 @@ class FakeLinkedIn:
     def _revoke(self, request: HttpRequest) -> tuple[int, Any, dict[str, str]]:
         form = {name: values[0] for name, values in parse_qs(request.body.decode()).items()}
         if not self._client_ok(form):
-            return 401, {"error": "invalid_client"}, {}
-        self._state.tokens.pop(form.get("token", ""), None)
+            return 401, {"error": "invalid_client", "error_description": "Client authentication failed"}, {}
+        if self._state.revoke_failures:
+            failure = self._state.revoke_failures.pop(0)
+            headers = {"retry-after": failure["retry_after"]} if failure["retry_after"] else {}
+            status, answer, _ = _error(
+                failure["status"], "SCRIPTED", failure["message"] or "scripted failure"
+            )
+            return status, answer, headers
+        token = form.get("token", "")
+        if not token:
+            return 400, {"error": "invalid_request", "error_description": "token is required"}, {}
+        known = self._state.tokens.pop(token, None) or self._state.refresh.pop(token, None)
+        if known is not None:
+            self._state.revoked.add(token)
         return 200, b"", {}
 
-    def _member_of(self, request: HttpRequest) -> Member | None:
+    def _bearer(self, request: HttpRequest) -> str:
         header = request.headers.get("authorization", "")
-        token = (
-            self._state.tokens.get(header.removeprefix("Bearer ").strip())
-            if header.startswith("Bearer ")
-            else None
-        )
+        return header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+
+    def _member_of(self, request: HttpRequest) -> Member | None:
+        token = self._state.tokens.get(self._bearer(request))
         if token is None or token.expires_at <= time.time():
             return None
         return token.member
 
+    def _unauthorized(self, request: HttpRequest) -> tuple[int, Any, dict[str, str]]:
+        if self._bearer(request) in self._state.revoked:
+            return _error(401, "REVOKED_ACCESS_TOKEN", "The token used in the request has been revoked")
+        return _error(401, "INVALID_ACCESS_TOKEN", "Invalid access token")
+
     def _userinfo(self, request: HttpRequest) -> tuple[int, Any, dict[str, str]]:
         member = self._member_of(request)
         if member is None:
-            return _error(401, "INVALID_ACCESS_TOKEN", "Invalid access token")
+            return self._unauthorized(request)
         given, _, family = member.name.partition(" ")
         return 200, {"sub": member.sub, "name": member.name, "given_name": given, "family_name": family}, {}
 
@@ -315,7 +358,7 @@ class FakeLinkedIn:
             return refused
         member = self._member_of(request)
         if member is None:
-            return _error(401, "INVALID_ACCESS_TOKEN", "Invalid access token")
+            return self._unauthorized(request)
         if self._state.post_failures:
             failure = self._state.post_failures.pop(0)
             headers = {"retry-after": failure["retry_after"]} if failure["retry_after"] else {}
@@ -337,7 +380,7 @@ class FakeLinkedIn:
         if (refused := self._rest_headers_error(request)) is not None:
             return refused
         if self._member_of(request) is None:
-            return _error(401, "INVALID_ACCESS_TOKEN", "Invalid access token")
+            return self._unauthorized(request)
         query = {name: values[0] for name, values in parse_qs(request.query).items()}
         match = re.fullmatch(r"\((share|ugcPost):(.+)\)", query.get("entity", ""))
         if query.get("q") != "entity" or match is None or query.get("aggregation") != "TOTAL":

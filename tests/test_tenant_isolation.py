@@ -38,6 +38,7 @@ OBJECT_FACTORIES: dict[str, Callable] = {
     "membership_id": lambda tenant: make_member(tenant=tenant, role=Role.VIEWER).pk,
     "invitation_id": lambda tenant: make_invitation(tenant=tenant)[0].pk,
     "author_id": lambda tenant: author_factories.make_author(tenant=tenant).pk,
+    "flow_id": lambda tenant: flow_factories.make_definition(tenant=tenant).pk,
     # A version number, not a pk: the URL is authors/<author_id>/style/v<profile_version>/.
     "profile_version": lambda tenant: author_factories.make_style_profile(tenant=tenant).version,
     "memory_id": lambda tenant: make_memory(tenant=tenant).pk,

@@ -13,12 +13,16 @@ from __future__ import annotations
 import logging
 import secrets
 
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import record
 from common.crypto import encrypt_secret
-from tenants.models import Tenant
-from webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from common.net import OutboundURLRefusedError, check_outbound_url
+from tenants.models import Tenant, User
+from webhooks.models import SUBSCRIBABLE_EVENTS, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from webhooks.tasks import deliver_webhook
 
 logger = logging.getLogger("maestro.webhooks")
@@ -154,3 +158,86 @@ def webhook_endpoint_save(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
 
 def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
     endpoint.delete()  # its deliveries go with it
+
+
+# ---- endpoints managed over the API: validated and audited -------------------------------------
+
+ENDPOINT_FIELDS = ("url", "description", "events", "is_active")
+
+
+def _endpoint_values(endpoint: WebhookEndpoint) -> dict:
+    return {field: getattr(endpoint, field) for field in ENDPOINT_FIELDS}
+
+
+def _clean_endpoint(*, url: str, events: list[str]) -> tuple[str, list[str]]:
+    """An http(s) URL outside Maestro's network (common.net) and at least one event one can subscribe
+    to: what the console's form checks."""
+    errors: dict[str, str] = {}
+    url = url.strip()
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+        check_outbound_url(url)
+    except ValidationError:
+        errors["url"] = "Give an http(s) URL."
+    except OutboundURLRefusedError as exc:
+        errors["url"] = f"{exc}."
+    allowed = {value for value, _ in SUBSCRIBABLE_EVENTS}
+    unknown = sorted(set(events) - allowed)
+    if not events:
+        errors["events"] = "Choose at least one event."
+    elif unknown:
+        errors["events"] = f"Not an event one can subscribe to: {', '.join(unknown)}."
+    if errors:
+        raise ValidationError(errors)
+    return url, sorted(set(events))
+
+
+@transaction.atomic
+def webhook_endpoint_add(
+    *, url: str, events: list[str], description: str = "", actor: User | None = None
+) -> tuple[WebhookEndpoint, str]:
+    """Register an endpoint after checking it; returns it with its secret, shown this once."""
+    url, events = _clean_endpoint(url=url, events=events)
+    endpoint, secret = webhook_endpoint_create(url=url, events=events, description=description.strip())
+    record(action="webhook.created", target=endpoint, actor=actor, after=_endpoint_values(endpoint))
+    return endpoint, secret
+
+
+@transaction.atomic
+def webhook_endpoint_update(
+    *, endpoint: WebhookEndpoint, actor: User | None = None, **changes
+) -> WebhookEndpoint:
+    """Change some of an endpoint's url, description, events and is_active."""
+    unknown = set(changes) - set(ENDPOINT_FIELDS)
+    if unknown:
+        raise ValidationError(f"A webhook endpoint has no field {', '.join(sorted(unknown))}.")
+    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    before = _endpoint_values(endpoint)
+    url, events = _clean_endpoint(
+        url=changes.get("url", endpoint.url), events=changes.get("events", endpoint.events)
+    )
+    endpoint.url, endpoint.events = url, events
+    if "description" in changes:
+        endpoint.description = changes["description"].strip()
+    if "is_active" in changes:
+        endpoint.is_active = changes["is_active"]
+    webhook_endpoint_save(endpoint=endpoint)
+    after = _endpoint_values(endpoint)
+    if after != before:
+        record(action="webhook.changed", target=endpoint, actor=actor, before=before, after=after)
+    return endpoint
+
+
+@transaction.atomic
+def webhook_endpoint_remove(*, endpoint: WebhookEndpoint, actor: User | None = None) -> None:
+    """Delete an endpoint and its deliveries log, leaving an audit event."""
+    record(action="webhook.deleted", target=endpoint, actor=actor, before=_endpoint_values(endpoint))
+    webhook_endpoint_delete(endpoint=endpoint)
+
+
+@transaction.atomic
+def webhook_secret_rotate(*, endpoint: WebhookEndpoint, actor: User | None = None) -> str:
+    """A new signing secret (returned, shown this once); the old one stops signing at once."""
+    secret = webhook_endpoint_rotate_secret(endpoint=endpoint)
+    record(action="webhook.secret_rotated", target=endpoint, actor=actor)
+    return secret

@@ -10,9 +10,14 @@ from rest_framework.test import APIClient
 
 from api.tests import schemathesis_run
 from api.tests.factories import make_created_key
+from console.tests.factories import make_budget, make_delivery, make_webhook
 from gateway.tests.gateway_support import register_fake_models
-from orchestrator.tests.factories import make_definition, make_draft
-from prompts.tests.factories import make_template
+from orchestrator.tests.factories import make_definition, make_draft, make_proposal, make_series
+from prompts.tests.factories import make_experiment, make_template
+from publishing.models import Delivery, DeliveryStatus, PostStatus
+from publishing.tests.factories import make_post, make_schedule
+from tenants.context import tenant_scope
+from tenants.tests.factories import make_invitation
 from testing.fake_server import Behaviour
 
 pytestmark = pytest.mark.django_db
@@ -44,12 +49,30 @@ def key_headers(tenant_a, tenant_b):
     make_draft(tenant=tenant_a)
     make_draft(tenant=tenant_b)
     make_template(tenant=tenant_a)
+    _planning_and_administration(tenant_a)
     return {"Authorization": f"Bearer {make_created_key(tenant=tenant_a, requests_per_minute=0).token}"}
 
 
-# One of each kind: a filtered, paginated list; a create; a detail and an action on it; a delete; model
-# calls. The full run (docs/reliability.md) takes every operation.
-FAST_PATHS = r"^/(api/v1/(generations|memories(/\{id\})?|drafts/\{id\}/assign)|v1/chat/completions)$"
+def _planning_and_administration(tenant) -> None:
+    """A row of each resource of /series ... /experiments, so that generated requests also find some."""
+    series = make_series(tenant=tenant)
+    make_schedule(tenant=tenant, author=series.author)
+    post = make_post(tenant=tenant, status=PostStatus.FAILED)
+    with tenant_scope(tenant):
+        Delivery.objects.create(post=post, channel=post.channel, status=DeliveryStatus.FAILED, error="500")
+    make_budget(tenant=tenant, scope="tenant", user=None)
+    make_delivery(tenant=tenant, endpoint=make_webhook(tenant=tenant))
+    make_proposal(tenant=tenant)
+    make_experiment(tenant=tenant)
+    make_invitation(tenant=tenant)
+
+
+# One of each kind: a filtered, paginated list; a create; a detail and an action on it; a delete; a
+# replace (PUT); model calls. The full run (docs/reliability.md) takes every operation.
+FAST_PATHS = (
+    r"^/(api/v1/(generations|memories(/\{id\})?|drafts/\{id\}/assign|schedules/\{author\})"
+    r"|v1/chat/completions)$"
+)
 
 
 @pytest.fixture

@@ -12,19 +12,17 @@ from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
     extend_schema_view,
-    inline_serializer,
 )
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from api import serializers as s
 from api.exceptions import ApiError
 from api.models import Scope
-from api.views.base import TenantScopedView, body_of, query_of
+from api.views.base import body_of, query_of
 from api.views.content import ReadViewSet
 from authors.selectors import access_author
-from orchestrator import selectors as work_selectors
 from orchestrator.flows.services import draft_revise, flow_start, run_regenerate
 from orchestrator.models import FlowRun
 from reviews import selectors as review_selectors
@@ -34,26 +32,6 @@ from tenants.selectors import member_user_by_email
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 80
-
-
-class FlowList(TenantScopedView):
-    """The flows this tenant can start: its own versions first, else Maestro's shared ones."""
-
-    pagination_class = None  # a handful: one page, in the shape of the paginated lists
-
-    @extend_schema(
-        responses=inline_serializer(
-            "FlowList",
-            {
-                "next": serializers.CharField(allow_null=True),
-                "previous": serializers.CharField(allow_null=True),
-                "results": s.FlowSerializer(many=True),
-            },
-        )
-    )
-    def get(self, request):
-        flows = [{"name": name, "description": label} for name, label in work_selectors.flow_choices()]
-        return Response({"next": None, "previous": None, "results": flows})
 
 
 def _idempotency_key(request, principal) -> str:

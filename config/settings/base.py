@@ -394,6 +394,7 @@ SPECTACULAR_SETTINGS = {
         "RunStatusEnum": "orchestrator.models.RunStatus",
         "StepStatusEnum": "orchestrator.models.StepStatus",
         "TraceStatusEnum": "gateway.models.TraceStatus",
+        "MemberRoleEnum": "tenants.roles.Role",
         "MemoryStatusEnum": ["valid", "expired", "all"],
         "PostStatusEnum": "publishing.models.PostStatus",
         "PostDeliveryStatusEnum": "publishing.models.DeliveryStatus",

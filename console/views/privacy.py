@@ -56,6 +56,8 @@ def erasure(request: TenantRequest, tenant_slug: str) -> HttpResponse:
             add_validation_errors(form, exc)
         else:
             messages.success(request, f"{report.subject_label} erased: {report.total} rows removed.")
+            for note in report.notes:  # e.g. LinkedIn could not revoke a token yet (retried)
+                messages.warning(request, note)
             return redirect("console:erasure", tenant_slug=tenant_slug)
     status = 400 if request.method == "POST" else 200
     return _erasure_page(
@@ -75,6 +77,8 @@ def tenant_erasure(request: TenantRequest, tenant_slug: str) -> HttpResponse:
         else:
             logout(request)  # the account may have gone with the tenant
             messages.success(request, f"{report.subject_label} erased: {report.total} rows removed.")
+            for note in report.notes:
+                messages.warning(request, note)
             return redirect("login")
     return _erasure_page(request, author_form=AuthorEraseForm(), tenant_form=form, status=400)
 

@@ -10,6 +10,7 @@ from authors.models import Author
 from orchestrator import queueing
 from orchestrator.flows.definitions import DEFAULT_FLOWS, parse_steps
 from orchestrator.models import FlowDefinition, FlowRun
+from orchestrator.selectors import live_flow_definition
 from reviews.models import Draft
 from reviews.services import draft_request_changes
 from tenants.models import User
@@ -18,13 +19,11 @@ MAX_BRIEF_CHARS = 8000
 
 
 def flow_definition_for(name: str) -> FlowDefinition:
-    """The newest active version of `name`: the tenant's own first, else Maestro's shared one."""
-    candidates = FlowDefinition.objects.filter(name=name, is_active=True).order_by("tenant_id", "-version")
-    own = [d for d in candidates if d.tenant_id is not None]
-    chosen = (own or list(candidates))[:1]
-    if not chosen:
+    """The live version of `name`: the tenant's own active one first, else Maestro's shared one."""
+    definition = live_flow_definition(name)
+    if definition is None:
         raise ValidationError({"flow": f"There is no flow named {name!r}."})
-    return chosen[0]
+    return definition
 
 
 def flow_start(

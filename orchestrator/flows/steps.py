@@ -19,14 +19,15 @@ from django.db import connections
 from authors.models import Author, StyleProfile
 from common import net
 from common import text as text_checks
+from common.crypto import CredentialError
 from common.money import MICROS_PER_UNIT
 from gateway import GatewayError, GatewayRequest
 from gateway.loop import call_streaming
 from gateway.models import Trace, TraceStatus
 from gateway.providers.base import Message
 from memories.selectors import retrieve_memories
-from orchestrator.flows import events
-from orchestrator.flows.definitions import Step
+from orchestrator.flows import events, http_step
+from orchestrator.flows.definitions import BRANCH_CONDITION, Step
 from orchestrator.flows.finishing import (
     LengthBudget,
     clean_draft,
@@ -35,10 +36,10 @@ from orchestrator.flows.finishing import (
     length_budget,
     max_tokens_for,
 )
-from orchestrator.models import FlowRun
+from orchestrator.models import FlowRun, FlowSecret
 from prompts.defaults import json_repair_messages, post_document
 from prompts.rendering import PromptRenderError
-from prompts.selectors import PromptNotFoundError, resolve_prompt
+from prompts.selectors import PromptNotFoundError, ResolvedPrompt, resolve_prompt
 
 CALL_NAMESPACE = uuid.UUID("5b0c2f4e-7a51-4c1e-9a43-0f7d1d6f2b10")
 
@@ -170,6 +171,20 @@ def _paid_answer(ctx: RunContext, suffix: str) -> Trace | None:
     return Trace.objects.filter(pk__in=ids, status=TraceStatus.OK).first() if ids else None
 
 
+def render_prompt(
+    ctx: RunContext, *, prompt_purpose: str, extra: dict | None = None
+) -> tuple[ResolvedPrompt, list[Message]]:
+    """The library's prompt for `prompt_purpose`, rendered with the run's variables (a dry run shows it)."""
+    try:
+        resolved = resolve_prompt(purpose=prompt_purpose, ab_key=f"run-{ctx.run.pk}")
+        declared = {v["name"] for v in resolved.version.variables}
+        values = {**ctx.variables(), **(extra or {})}
+        messages = resolved.render({k: v for k, v in values.items() if k in declared})
+    except (PromptNotFoundError, PromptRenderError) as exc:
+        raise StepFailedError(f"prompt {prompt_purpose!r}: {exc}") from exc
+    return resolved, messages
+
+
 def call_model(
     ctx: RunContext,
     *,
@@ -183,13 +198,7 @@ def call_model(
 ) -> dict:
     """One gateway call with a prompt of the library. The answer's "instructions" (the system
     messages) are for finishing the text and are not meant to be stored."""
-    try:
-        resolved = resolve_prompt(purpose=prompt_purpose, ab_key=f"run-{ctx.run.pk}")
-        declared = {v["name"] for v in resolved.version.variables}
-        values = {**ctx.variables(), **(extra or {})}
-        messages = resolved.render({k: v for k, v in values.items() if k in declared})
-    except (PromptNotFoundError, PromptRenderError) as exc:
-        raise StepFailedError(f"prompt {prompt_purpose!r}: {exc}") from exc
+    resolved, messages = render_prompt(ctx, prompt_purpose=prompt_purpose, extra=extra)
     prompt_info = {
         "prompt_version_id": resolved.version.pk,
         "variant": resolved.variant,
@@ -548,7 +557,7 @@ TRANSFORMS: dict[str, Callable[[str, list[str]], str]] = {
 def branch(ctx: RunContext, step: Step) -> dict:
     """`if` is `<step>.passes`, `<step>.failed`, or `<step>.score<N` / `>=N` on a critique verdict."""
     condition = step.get("if")
-    match = re.fullmatch(r"(\w+)\.(passes|failed|score)(?:(<|>=)(\d+(?:\.\d+)?))?", condition)
+    match = BRANCH_CONDITION.fullmatch(condition)
     if not match:
         raise StepFailedError(f"branch condition {condition!r} is not understood")
     source, attribute, operator, number = match.groups()
@@ -607,28 +616,64 @@ def fanout(ctx: RunContext, step: Step) -> dict:
     return output
 
 
-def http_call(ctx: RunContext, step: Step) -> dict:
-    url = step.get("url")
-    check_outbound_url(url)
-    payload = {
+def http_payload(ctx: RunContext, step: Step) -> dict:
+    """What an HTTP step posts: the run, the author, the brief and the text it targets."""
+    return {
         "run": ctx.run.pk,
         "author": ctx.author.name,
         "brief": ctx.run.brief,
         "text": ctx.text_of(step.get("target") or ctx.last_text_step),
     }
+
+
+def step_secret(step: Step) -> FlowSecret | None:
+    """The tenant's secret the step names (None when it names none)."""
+    name = step.get("secret")
+    if not name:
+        return None
+    secret = FlowSecret.objects.filter(name=name).first()
+    if secret is None:
+        raise StepFailedError(f"the secret {name!r} is not set: set it on the flows page, then retry")
+    return secret
+
+
+def _secret_value(step: Step) -> str:
+    stored = step_secret(step)
+    if stored is None:
+        return ""
+    try:
+        return stored.value()
+    except CredentialError as exc:  # the encryption keys changed: set the secret again
+        raise StepFailedError(f"the secret {stored.name!r} cannot be decrypted: set it again") from exc
+
+
+def http_call(ctx: RunContext, step: Step) -> dict:
+    url = step.get("url")
+    check_outbound_url(url)
+    secret = _secret_value(step)
+    payload = http_payload(ctx, step)
     delay = 0.5
     for attempt in range(1, 4):
+        # Built afresh per attempt: the signature's timestamp is the time of sending.
+        request = http_step.build_request(
+            url=url,
+            payload=payload,
+            headers=step.get("headers", {}),
+            secret=secret,
+            sign_body=bool(step.get("sign")),
+        )
         try:
             # Connects only to the address the guard checked (no DNS-rebinding window); no redirects.
             with net.guarded_client(timeout=step.get("timeout", 10)) as client:
-                response = client.post(url, json=payload)
+                response = client.post(url, content=request.body, headers=request.headers)
         except net.OutboundURLRefusedError as exc:
             raise StepFailedError(str(exc)) from exc
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}"
         else:
             if response.status_code < 500 and response.status_code != 429:
-                return _http_step_output(response)
+                # The receiver's answer is stored: never with the secret in it, should it echo one.
+                return http_step.scrub(_http_step_output(response), secret)  # type: ignore[return-value]  # a dict stays a dict
             error = f"HTTP {response.status_code}"
         if attempt < 3:
             time.sleep(delay)

@@ -2,7 +2,7 @@
 an editor connects the author's LinkedIn through the consent redirect, a writer schedules an approved
 draft at a chosen time on the author's clock, the post reaches the fake LinkedIn when its time comes,
 the draft shows delivered with LinkedIn's id, and the metrics pulled from LinkedIn appear on the
-author's publishing page and in the prompt experiment's results."""
+author's publishing page, on the author's own page and in the prompt experiment's results."""
 
 from __future__ import annotations
 
@@ -145,6 +145,17 @@ def test_an_approved_draft_is_scheduled_published_at_its_time_and_its_metrics_co
     expect(page.locator("#author-totals")).to_contain_text("1200")
     expect(page.locator("#author-totals")).to_contain_text("40")
     expect(page.locator("#author-totals")).to_contain_text("engagement 4.2%")
+
+    # The author's own page shows the same results, and the delivered post with its metrics.
+    page.goto(f"/t/{tenant_a.slug}/authors/{author.pk}/")
+    results = page.locator("#post-results")
+    expect(results.locator("#author-totals")).to_contain_text("1200")
+    expect(results.locator("#author-totals")).to_contain_text("engagement 4.2%")
+    recent = results.locator(f"#recent-post-{post.pk}")
+    expect(recent).to_contain_text("We call every new customer")
+    expect(recent.locator(".post-status")).to_contain_text("Delivered")
+    expect(recent).to_contain_text("1200")
+    expect(recent).to_contain_text("40")
     page.goto(f"/t/{tenant_a.slug}/publishing/results/")
     row = page.locator(f"#experiment-{experiment.pk}")
     expect(row).to_contain_text("1 posts · 1200 impr.")

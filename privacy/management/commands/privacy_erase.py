@@ -4,7 +4,8 @@
     python manage.py privacy_erase --tenant SLUG --whole-tenant --yes
 
 Nothing happens without --yes. A whole tenant needs an export of the last 7 days (privacy_export).
-Prints the report: rows removed per table.
+Prints the report: rows removed per table (and, on stderr, what else the operator should know, such as a
+LinkedIn token that LinkedIn could not revoke yet).
 """
 
 from __future__ import annotations
@@ -50,3 +51,5 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from exc
         self.stdout.write(json.dumps({"erased": report.subject_label, "removed": report.removed}, indent=2))
+        for note in report.notes:  # a LinkedIn token not revoked yet, for instance
+            self.stderr.write(note)
