@@ -12,16 +12,13 @@ with FakeCRM.start() as crm:                  # a background thread with its own
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from testing.fake_http import HttpRequest, HttpServer, Responder
-
-START_TIMEOUT = 15.0
+from testing.fake_http import HttpRequest, HttpServer, Responder, serve_in_thread
 
 
 @dataclass(frozen=True)
@@ -51,25 +48,8 @@ class FakeCRM:
     @contextlib.contextmanager
     def start(cls) -> Iterator[FakeCRM]:
         state, lock = _State(), threading.Lock()
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="fake-crm", daemon=True)
-        handle: FakeCRM | None = None
-
-        async def handler(request: HttpRequest, responder: Responder) -> None:
-            assert handle is not None  # noqa: S101 - set before the first request can arrive
-            await handle._handle(request, responder)
-
-        server = HttpServer(handler)
-        thread.start()
-        asyncio.run_coroutine_threadsafe(server.start(), loop).result(START_TIMEOUT)
-        handle = cls(server, state, lock)
-        try:
+        with serve_in_thread("fake-crm", lambda server: cls(server, state, lock)) as handle:
             yield handle
-        finally:
-            asyncio.run_coroutine_threadsafe(server.stop(), loop).result(START_TIMEOUT)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(START_TIMEOUT)
-            loop.close()
 
     # ---- scripting ------------------------------------------------------------------------------
 

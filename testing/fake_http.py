@@ -8,11 +8,13 @@ or slowly streaming connections in one event loop. Chunked request bodies are no
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 MAX_HEAD_BYTES = 1 << 20
 LISTEN_BACKLOG = 4096  # a benchmark opens a thousand connections at once
@@ -198,3 +200,38 @@ class HttpServer:
             await self.handler(request, responder)
             if not responder.keep_alive:
                 return
+
+
+START_TIMEOUT = 15.0
+
+
+class Handles(Protocol):
+    async def _handle(self, request: HttpRequest, responder: Responder) -> None: ...
+
+
+H = TypeVar("H", bound=Handles)
+
+
+@contextlib.contextmanager
+def serve_in_thread(name: str, handle_of: Callable[[HttpServer], H]) -> Iterator[H]:
+    """Run an HttpServer on a loop in a daemon thread for the `with` block; `handle_of(server)` makes
+    the object the test scripts, whose `_handle` answers each request (the fake LinkedIn, the fake CRM)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name=name, daemon=True)
+    handle: H | None = None
+
+    async def handler(request: HttpRequest, responder: Responder) -> None:
+        assert handle is not None  # noqa: S101 - set before the first request can arrive
+        await handle._handle(request, responder)
+
+    server = HttpServer(handler)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(START_TIMEOUT)
+    handle = handle_of(server)
+    try:
+        yield handle
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(START_TIMEOUT)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(START_TIMEOUT)
+        loop.close()

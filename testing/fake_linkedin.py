@@ -26,7 +26,6 @@ Endpoints, as LinkedIn documents them:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import json
@@ -39,13 +38,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode
 
-from testing.fake_http import HttpRequest, HttpServer, Responder
+from testing.fake_http import HttpRequest, HttpServer, Responder, serve_in_thread
 
 ACCESS_TOKEN_SECONDS = 60 * 24 * 3600
 REFRESH_TOKEN_SECONDS = 365 * 24 * 3600
 CLIENT_ID = "fake-client-id"
 CLIENT_SECRET = "fake-client-secret"  # noqa: S105 - the fake's own test credential
-START_TIMEOUT = 15.0
 _VERSION = re.compile(r"^\d{6}$")
 
 
@@ -99,25 +97,8 @@ class FakeLinkedIn:
     @contextlib.contextmanager
     def start(cls) -> Iterator[FakeLinkedIn]:
         state, lock = FakeState(), threading.Lock()
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="fake-linkedin", daemon=True)
-        handle: FakeLinkedIn | None = None
-
-        async def handler(request: HttpRequest, responder: Responder) -> None:
-            assert handle is not None  # noqa: S101 - set before the first request can arrive
-            await handle._handle(request, responder)
-
-        server = HttpServer(handler)
-        thread.start()
-        asyncio.run_coroutine_threadsafe(server.start(), loop).result(START_TIMEOUT)
-        handle = cls(server, state, lock)
-        try:
+        with serve_in_thread("fake-linkedin", lambda server: cls(server, state, lock)) as handle:
             yield handle
-        finally:
-            asyncio.run_coroutine_threadsafe(server.stop(), loop).result(START_TIMEOUT)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(START_TIMEOUT)
-            loop.close()
 
     # ---- what Maestro's settings should say --------------------------------------------------------
 

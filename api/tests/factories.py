@@ -17,3 +17,11 @@ def make_created_key(*, tenant, scopes: list[str] | None = None, **fields) -> Cr
 
 def make_api_key(*, tenant, **fields):
     return make_created_key(tenant=tenant, **fields).key
+
+
+def error_of(response) -> dict:
+    """The body of an API refusal, checked to be the common error shape (docs/api.md)."""
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    return body["error"]

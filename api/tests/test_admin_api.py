@@ -10,6 +10,7 @@ import pytest
 from django.core import mail
 
 from api.models import Scope
+from api.tests.factories import error_of
 from audit.models import AuditEvent
 from console.tests.factories import make_budget, make_delivery, make_webhook
 from gateway.models import Budget
@@ -21,13 +22,6 @@ from tenants.tests.factories import make_invitation, make_member
 from webhooks.models import WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
-
-
-def error_of(response) -> dict:
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "details"}, body
-    return body["error"]
 
 
 ADMIN_LISTS = ["/api/v1/budgets", "/api/v1/webhooks", "/api/v1/members", "/api/v1/invitations"]

@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from api.models import Scope
+from api.tests.factories import error_of
 from audit.models import AuditEvent
 from memories.models import Memory
 from orchestrator.tests.factories import make_proposal
@@ -20,13 +21,6 @@ from tenants.context import tenant_scope
 from tenants.roles import Role
 
 pytestmark = pytest.mark.django_db
-
-
-def error_of(response) -> dict:
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "details"}, body
-    return body["error"]
 
 
 # ---- learnings ----------------------------------------------------------------------------------------

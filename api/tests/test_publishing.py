@@ -11,6 +11,7 @@ import pytest
 from django.utils import timezone
 
 from api.models import Scope
+from api.tests.factories import error_of
 from orchestrator.tests.factories import make_author, make_draft
 from prompts.tests.factories import make_experiment
 from publishing.metrics import experiment_results
@@ -22,13 +23,6 @@ from webhooks.models import WebhookDelivery
 from webhooks.services import webhook_endpoint_create
 
 pytestmark = pytest.mark.django_db
-
-
-def error_of(response) -> dict:
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "details"}, body
-    return body["error"]
 
 
 def _iso(moment) -> str:

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from api.models import Scope
+from api.tests.factories import error_of
 from console.tests.factories import make_trace
 from memories.tests.factories import make_memory
 from orchestrator.models import FlowRun
@@ -17,13 +18,6 @@ from reviews.models import DraftState
 from tenants.context import tenant_scope
 
 pytestmark = pytest.mark.django_db
-
-
-def error_of(response) -> dict:
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "details"}, body
-    return body["error"]
 
 
 # ---- authors and style profiles -------------------------------------------------------------------

@@ -7,6 +7,7 @@ import pytest
 from django_celery_beat.models import PeriodicTask
 
 from api.models import Scope
+from api.tests.factories import error_of
 from audit.models import AuditEvent
 from orchestrator.models import FlowRun, Series
 from orchestrator.tests.factories import make_author, make_definition, make_series
@@ -16,13 +17,6 @@ from tenants.context import tenant_scope
 from tenants.roles import Role
 
 pytestmark = pytest.mark.django_db
-
-
-def error_of(response) -> dict:
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "details"}, body
-    return body["error"]
 
 
 def make_delivery(*, tenant, post=None, status=DeliveryStatus.FAILED, **fields) -> Delivery:
