@@ -158,7 +158,10 @@ def _is_secure(scope: AsgiScope, headers: dict[str, str]) -> bool:
 
 
 def _host_allowed(headers: dict[str, str]) -> bool:
+    """As HttpRequest.get_host() decides (with USE_X_FORWARDED_HOST, the forwarded host counts)."""
     host = headers.get("host", "")
+    if settings.USE_X_FORWARDED_HOST and "x-forwarded-host" in headers:
+        host = headers["x-forwarded-host"]
     domain, _port = split_domain_port(host)
     allowed = list(settings.ALLOWED_HOSTS)
     if settings.DEBUG and not allowed:

@@ -48,8 +48,10 @@ class RecordingDjango:
         await send({"type": "http.response.body", "body": b"django"})
 
 
-def _scope(token: str | None, *, host: bytes = b"testserver") -> dict:
+def _scope(token: str | None, *, host: bytes = b"testserver", forwarded_host: bytes | None = None) -> dict:
     headers = [(b"host", host), (b"content-type", b"application/json")]
+    if forwarded_host is not None:
+        headers.append((b"x-forwarded-host", forwarded_host))
     if token:
         headers.append((b"authorization", f"Bearer {token}".encode()))
     return {
@@ -188,6 +190,18 @@ def test_callers_the_door_does_not_know_go_to_django(key_a, tenant_a):
     statuses, handed = _serving(scenario)
     assert statuses == [299] * 5
     assert handed == [body] * 5
+
+
+def test_a_forwarded_host_counts_where_django_trusts_it(key_a, settings):
+    settings.USE_X_FORWARDED_HOST = True
+    body = json.dumps(BODY).encode()
+
+    async def scenario(app, django):
+        good = (await _call(app, body, key_a.token, forwarded_host=b"localhost"))[0]
+        bad = (await _call(app, body, key_a.token, forwarded_host=b"evil.example"))[0]
+        return good, bad
+
+    assert _serving(scenario) == (200, 299)
 
 
 def test_a_revoked_key_is_refused_by_the_door_at_once_in_its_process(key_a):
