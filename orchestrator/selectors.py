@@ -120,19 +120,34 @@ def flow_overview() -> list[FlowSummary]:
     ]
 
 
-def flow_versions(*, name: str) -> list[FlowDefinition]:
-    """Every version of `name` the tenant sees, newest first; each with `used` (a run of this tenant
-    started it: it is history now) and `live` (the one new runs start)."""
-    live = live_flow_definition(name)
+def flow_exists(*, name: str) -> bool:
+    """Whether the tenant sees a flow of that name (its own or Maestro's)."""
+    return FlowDefinition.objects.filter(name=name).exists()
+
+
+def flow_version_rows(*, name: str) -> QuerySet[FlowDefinition]:
+    """Every version of `name` the tenant sees, newest first, each with `used` (a run of this tenant
+    started it: it is history now)."""
     used = FlowRun.objects.filter(definition=OuterRef("pk"))
-    versions = list(
+    return (
         FlowDefinition.objects.filter(name=name)
         .annotate(used=Exists(used))
         .select_related("created_by")
         .order_by("-version", "tenant_id")
     )
+
+
+def mark_live(versions, *, name: str) -> None:
+    """Set `live` on each version: whether it is the one new runs of `name` start."""
+    live = live_flow_definition(name)
     for version in versions:
         version.live = live is not None and version.pk == live.pk
+
+
+def flow_versions(*, name: str) -> list[FlowDefinition]:
+    """`flow_version_rows` as a list, each also with `live` (the one new runs start)."""
+    versions = list(flow_version_rows(name=name))
+    mark_live(versions, name=name)
     return versions
 
 

@@ -111,7 +111,7 @@ class FlowCollectionView(TenantScopedView):
     def post(self, request):
         """A new flow (version 1, or numbered after Maestro's flow of that name)."""
         data = body_of(s.FlowCreateInput, request)
-        if FlowDefinition.objects.filter(name=data["name"]).exists():
+        if selectors.flow_exists(name=data["name"]):
             raise ApiError(
                 409,
                 "conflict",
@@ -160,11 +160,8 @@ class FlowViewSet(TenantScopedView, viewsets.GenericViewSet):
     def versions(self, request, name=None):
         """Every version of the flow the tenant sees, newest first."""
         selectors.newest_flow_version(name=name or "")  # 404 for a flow the tenant does not see
-        versions = selectors.flow_versions(name=name or "")
-        live = {v.pk for v in versions if v.live}  # type: ignore[attr-defined]  # set by the selector
-        page = self.paginate_queryset(FlowDefinition.objects.filter(name=name))
-        for definition in page or []:
-            definition.live = definition.pk in live
+        page = self.paginate_queryset(selectors.flow_version_rows(name=name or ""))
+        selectors.mark_live(page or [], name=name or "")
         return self.get_paginated_response(s.FlowVersionSerializer(page, many=True).data)
 
     @extend_schema(
