@@ -43,6 +43,11 @@ class TenantRequired(exceptions.APIException):
     default_code = "tenant_required"
 
 
+def principal_of_key(key: ApiKey) -> Principal:
+    """Who calls with this key: its tenant, its service user and its scopes."""
+    return Principal(tenant=key.tenant, user=key.identity, scopes=frozenset(key.scopes), api_key=key)
+
+
 def _token_from(request: Request) -> str | None:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, value = header.partition(" ")
@@ -60,7 +65,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         if key is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.", code="invalid_api_key")
         api_key_touch(key=key)
-        principal = Principal(tenant=key.tenant, user=key.identity, scopes=frozenset(key.scopes), api_key=key)
+        principal = principal_of_key(key)
         return key.identity, principal
 
     def authenticate_header(self, request: Request) -> str:

@@ -41,7 +41,7 @@ from django.http.request import split_domain_port, validate_host
 from rest_framework.exceptions import APIException
 
 from api import resolved_keys
-from api.authentication import Principal
+from api.authentication import Principal, principal_of_key
 from api.exceptions import ApiError, to_api_error
 from api.models import Scope
 from api.selectors import api_key_for_token
@@ -86,7 +86,7 @@ def _resolve_in_thread(token: str) -> Principal | None:
         if key is None:
             return None
         api_key_touch(key=key)
-        return Principal(tenant=key.tenant, user=key.identity, scopes=frozenset(key.scopes), api_key=key)
+        return principal_of_key(key)
     finally:
         connection.close()  # back to the pool: this thread serves no request of its own
 
