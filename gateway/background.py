@@ -13,14 +13,23 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
+from typing import Protocol
 
 from asgiref.sync import sync_to_async
 
 from gateway.models import Trace
 
 logger = logging.getLogger("maestro.gateway")
-OnStored = Callable[[], Awaitable[None]]
+
+
+class Journal(Protocol):
+    """Where a call was written down while in flight (`tracing.CallJournal`): its entry goes once the
+    call's trace is stored."""
+
+    index_key: str  # one journal per key: the calls of a batch are forgotten together
+
+    async def forget_many(self, call_ids: list[str]) -> None: ...
 
 
 def _insert_traces(traces: list[Trace]) -> None:
@@ -35,7 +44,7 @@ class Background:
         self.batch_size = batch_size
         self._tasks: set[asyncio.Task] = set()
         self._traces: list[Trace] = []
-        self._on_stored: list[OnStored] = []  # for the traces of the next batch
+        self._journaled: list[tuple[Journal, str]] = []  # entries to forget once the next batch is in
         self._flusher: asyncio.Task | None = None
         self._context: contextvars.Context | None = None
 
@@ -57,16 +66,16 @@ class Background:
         if not task.cancelled() and task.exception() is not None:
             logger.error("gateway bookkeeping failed", exc_info=task.exception())
 
-    async def add_trace(self, trace: Trace, *, on_stored: OnStored | None = None) -> None:
-        """Store `trace` (in the next batch); `on_stored()` runs once it is in the database."""
+    async def add_trace(self, trace: Trace, *, journal: Journal | None = None) -> None:
+        """Store `trace` (in the next batch); once it is in the database, its call's entry in
+        `journal` is forgotten (with the rest of the batch's, in one round trip)."""
+        entry = [(journal, str(trace.pk))] if journal is not None else []
         if self.flush_seconds <= 0:
             await sync_to_async(_insert_traces, thread_sensitive=True)([trace])
-            if on_stored is not None:
-                await on_stored()
+            await _forget(entry)
             return
         self._traces.append(trace)
-        if on_stored is not None:
-            self._on_stored.append(on_stored)
+        self._journaled += entry
         if len(self._traces) >= self.batch_size:
             await self.flush_traces()
         elif self._flusher is None:
@@ -79,11 +88,10 @@ class Background:
 
     async def flush_traces(self) -> None:
         batch, self._traces = self._traces, []
-        stored, self._on_stored = self._on_stored, []
+        journaled, self._journaled = self._journaled, []
         if batch:
             await sync_to_async(_insert_traces, thread_sensitive=True)(batch)
-        for callback in stored:
-            await callback()
+        await _forget(journaled)
 
     async def drain(self) -> None:
         while self._tasks:
@@ -92,3 +100,16 @@ class Background:
             self._flusher.cancel()
             self._flusher = None
         await self.flush_traces()
+
+
+async def _forget(entries: list[tuple[Journal, str]]) -> None:
+    """Clear stored calls from their journals, one round trip per journal. Never raises: an entry left
+    behind is found by the sweeper, which sees its trace is stored and only forgets it."""
+    by_journal: dict[str, tuple[Journal, list[str]]] = {}
+    for journal, call_id in entries:
+        by_journal.setdefault(journal.index_key, (journal, []))[1].append(call_id)
+    for journal, call_ids in by_journal.values():
+        try:
+            await journal.forget_many(call_ids)
+        except Exception:
+            logger.warning("could not clear %d stored call(s) from the journal", len(call_ids), exc_info=True)

@@ -23,7 +23,7 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import httpx
 from asgiref.sync import sync_to_async
@@ -36,6 +36,7 @@ from gateway.budgets import windows as budget_windows
 from gateway.cache import (
     CacheLookup,
     CacheScope,
+    cache_count_hit,
     cache_lookup,
     cache_store,
     request_context_digest,
@@ -50,6 +51,7 @@ from gateway.limits import (
     RequestExceedsCapacity,
     SlotsBusy,
 )
+from gateway.models import Trace
 from gateway.observability import report_call
 from gateway.providers import build_provider
 from gateway.providers.base import (
@@ -115,6 +117,11 @@ class Call:
         self.redaction = Redaction(text="")
         self.outgoing: list[Message] = request.messages
         self.outgoing_document: str | None = request.document  # for base models (prompt_format "document")
+        # The messages as redaction left them and its mapping then (before the document's values): the
+        # trace stores the same redaction instead of doing it again (tracing._stored_text).
+        self.redacted_messages: tuple[list[Message], dict[str, str]] | None = None
+        # Built once the provider answered: journaled before the answer, then stored (`finish`).
+        self.answered_trace: Trace | None = None
         self.decision: RoutingDecision | None = None
         self.windows: list[budget_windows.ActiveWindow] = []
         self.reservation_id: str | None = None
@@ -128,6 +135,7 @@ class Call:
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
         self.circuits: dict = {}
+        self.asked_breaker: set[str] = set()  # models whose attempt the breaker itself admitted
         self.success_health: tuple | None = None
         self.cache_scope: CacheScope | None = None
         self.cache_lookup: CacheLookup | None = None
@@ -186,7 +194,9 @@ class Call:
         if not self.request.cache_read:  # asked for a fresh answer: not served, but kept for next time
             self.cache_lookup = CacheLookup(reason="a fresh answer was asked for (regenerate or revision)")
             return False
-        self.cache_lookup = await _db(cache_lookup)(scope=self.cache_scope, request_text=self.cache_text)
+        self.cache_lookup = await _db(cache_lookup)(
+            scope=self.cache_scope, request_text=self.cache_text, count_hit=False
+        )
         hit = self.cache_lookup.hit
         if hit is None:
             return False
@@ -225,6 +235,7 @@ class Call:
             result = redact(message.content, mapping=mapping, rules=rules)
             mapping = result.mapping
             outgoing.append(Message(role=message.role, content=result.text))
+        self.redacted_messages = (outgoing, dict(mapping))
         if self.outgoing_document is not None:
             document = redact(self.outgoing_document, mapping=mapping, rules=rules)
             mapping, self.outgoing_document = document.mapping, document.text
@@ -306,12 +317,7 @@ class Call:
     async def _budget_left_fraction(self) -> float | None:
         if not self.windows:
             return None
-        usage = await self.runtime.ledger.usage([w.window for w in self.windows])
-        fractions = [
-            max(0.0, 1 - (u.spent_micros + u.reserved_micros) / u.limit_micros) if u.limit_micros else 0.0
-            for u in usage
-        ]
-        return min(fractions)
+        return await self.runtime.budget_left_fraction([w.window for w in self.windows])
 
     async def _take_rate_limits(self) -> None:
         policy = self.catalog.policy
@@ -487,6 +493,7 @@ class Call:
         key = _model_key(model)
         if self.circuits.get(key) == CircuitState.CLOSED:
             return True  # closed a moment ago: allow() would say yes without changing anything
+        self.asked_breaker.add(key)  # a success may close a half-open circuit (a probe)
         return await self.runtime.breaker.allow(key)
 
     async def _attempts_on(self, model: ModelEntry):  # noqa: C901 - one retry loop; its branches are the error kinds
@@ -580,8 +587,9 @@ class Call:
     async def _journal_answer(self) -> None:
         """Put the call's trace in its journal entry before the caller has the answer: if this process
         dies before the bookkeeping stored it, the sweeper writes that trace and settles its cost."""
+        trace = self.answered_trace = tracing.build_trace(self, None)
         entry = tracing.answered_entry(
-            tracing.build_trace(self, None),
+            trace,
             reserved=self.reservation_id is not None,
             started_at=time.time() - (time.perf_counter() - self.started),
         )
@@ -751,7 +759,11 @@ class Call:
         background, so the caller has its answer first (see background.py)."""
         if error is not None:
             self._abandon_live()  # the caller left (or the call failed) with an attempt under way
-        trace = tracing.build_trace(self, error)
+        trace = self.answered_trace if error is None else None
+        if trace is not None:  # the journaled trace of the answer: only its latency has moved on
+            trace.latency_ms = round((time.perf_counter() - self.started) * 1000, 2)
+        else:
+            trace = tracing.build_trace(self, error)
         looked_up = self.cache_lookup is not None
         report_call(trace, started_ns=self.started_ns, cache_looked_up=looked_up, parent=self.span_parent)
         self.runtime.background.spawn(self._bookkeeping(trace))
@@ -766,24 +778,20 @@ class Call:
                 await self.runtime.health.record(
                     key, ok=True, latency_s=elapsed, ttft_s=ttft_s, output_tokens=output_tokens
                 )
-                await self.runtime.breaker.record_success(key)
+                if key in self.asked_breaker:  # a success changes only a half-open circuit
+                    await self.runtime.breaker.record_success(key)
         finally:
             # The journal entry goes once the trace is in PostgreSQL, not when it joins a batch.
-            await self.runtime.background.add_trace(trace, on_stored=self._forget if self.journaled else None)
-
-    async def _forget(self) -> None:
-        try:
-            await self.journal.forget(str(self.request.call_id))
-        except Exception:  # left behind: the sweeper finds the trace and only forgets it
-            logger.warning("could not clear call %s from the journal", self.request.call_id)
+            await self.runtime.background.add_trace(trace, journal=self.journal if self.journaled else None)
 
     async def _settle_budget(self) -> None:
         if self.reservation_id is None:
             return
+        windows = [w.window for w in self.windows]  # those reserved: no need to read them back
         if self.spent_micros == 0:
-            await self.runtime.ledger.release(self.reservation_id)
+            await self.runtime.ledger.release(self.reservation_id, windows=windows)
             return
-        spends = await self.runtime.ledger.settle(self.reservation_id, self.spent_micros)
+        spends = await self.runtime.ledger.settle(self.reservation_id, self.spent_micros, windows=windows)
         by_key = {w.window.key: w for w in self.windows}
         for spend in spends:
             active = by_key.get(spend.key)
@@ -797,6 +805,10 @@ class Call:
                 )
 
     async def _store_in_cache(self) -> None:
+        hit = self.cache_lookup.hit if self.cache_lookup is not None else None
+        if hit is not None:  # counted after the answer went out
+            await _db(cache_count_hit)(hit.entry_id)
+            return
         if self.cache_scope is None or self.cached_text is not None:
             return
         if self.final_model is None or self.usage is None:  # no model answered (both are set together)
@@ -820,11 +832,10 @@ class Call:
         used = (self.usage.input_tokens + self.usage.output_tokens) if self.usage else 0
         delta = used - self.charged_tokens  # negative: give back what the estimate over-took
         if delta:
-            for bucket in self.buckets:
-                await self.runtime.limiter.adjust(bucket, delta)
+            await self.runtime.limiter.adjust_all(self.buckets, delta)
 
     def attempts_record(self) -> list[dict]:
-        return [asdict(a) for a in self.attempts]
+        return [dict(vars(a)) for a in self.attempts]  # flat records: no deep copy needed
 
 
 class _Restorer:

@@ -13,7 +13,7 @@ than fail), then larger ones only when nothing smaller can serve.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 TIERS = ["small", "standard", "premium"]
@@ -105,8 +105,12 @@ class RoutingDecision:
 
 
 def _health_summary(candidate: Candidate) -> dict:
-    data = asdict(candidate)
-    return {key: data[key] for key in ("tier", "provider_name", "error_rate", "latency_s")}
+    return {
+        "tier": candidate.tier,
+        "provider_name": candidate.provider_name,
+        "error_rate": candidate.error_rate,
+        "latency_s": candidate.latency_s,
+    }
 
 
 class NoRouteError(Exception):

@@ -52,6 +52,11 @@ def _stored_text(call: Call) -> tuple[list[dict], str, bool]:
     # A refused prompt may hold text PostgreSQL cannot store (that is why it was refused): kept cleaned.
     messages = [{"role": m.role, "content": sanitise(m.content)} for m in call.request.messages]
     response = sanitise(call.text)
+    if policy is not None and policy.redact_traces and policy.redact_prompts and call.redacted_messages:
+        # The provider was sent these messages redacted by the same rules: the trace keeps that text.
+        outgoing, sent_mapping = call.redacted_messages
+        messages = [{"role": m.role, "content": m.content} for m in outgoing]
+        return messages, redact(response, mapping=sent_mapping, rules=policy.redaction).text, True
     if policy is not None and policy.redact_traces:
         mapping: dict[str, str] = {}
         for message in messages:
@@ -123,9 +128,14 @@ class CallJournal:
         await pipe.execute()
 
     async def forget(self, call_id: str) -> None:
+        await self.forget_many([call_id])
+
+    async def forget_many(self, call_ids: list[str]) -> None:
+        if not call_ids:
+            return
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hdel(self.data_key, call_id)
-        pipe.zrem(self.index_key, call_id)
+        pipe.hdel(self.data_key, *call_ids)
+        pipe.zrem(self.index_key, *call_ids)
         await pipe.execute()
 
     async def overdue(self, before: float, *, limit: int = 200) -> list[dict[str, Any]]:

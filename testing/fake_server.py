@@ -46,6 +46,7 @@ class Behaviour:
     error: str | None = None  # a key of fake_wire.ERRORS: answered with that status and body
     retry_after: str | None = None  # Retry-After header sent with the error (seconds or an HTTP date)
     retry_after_ms: int | None = None  # retry-after-ms header sent with the error
+    set_cookie: str | None = None  # a Set-Cookie header on every answer (a client must not send it back)
     error_after_chunks: int | None = None  # streams: send `error` as an in-stream event after N tokens
     hang: bool = False  # never answer; the connection stays open until the client gives up
     hang_after_chunks: int | None = None  # streams: stop sending after N tokens, keep the connection
@@ -366,7 +367,10 @@ class ReplyPlayer:
             await self.responder.send_json(200, self.wire.completion(self.reply), self._headers())
 
     def _headers(self) -> dict[str, str]:
-        return {self.wire.request_id_header: f"req-{self.reply.id}"}
+        headers = {self.wire.request_id_header: f"req-{self.reply.id}"}
+        if self.behaviour.set_cookie is not None:
+            headers["set-cookie"] = self.behaviour.set_cookie
+        return headers
 
     def _generation_seconds(self) -> float:
         tps = self.behaviour.tokens_per_second

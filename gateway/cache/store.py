@@ -240,11 +240,14 @@ def cache_lookup(
     threshold: float | None = None,
     embedding: list[float] | None = None,
     top_k: int = TOP_K,
+    count_hit: bool = True,
 ) -> CacheLookup:
     """Find an answer to an equivalent earlier request of the same tenant and scope.
 
     `threshold` overrides the tenant's `cache_threshold`; a tenant that opted out never hits, and the
-    tenant's mode for the scope's purpose (policy.py) says whether other wordings may hit.
+    tenant's mode for the scope's purpose (policy.py) says whether other wordings may hit. The gateway
+    passes `count_hit=False` and calls `cache_count_hit` after the answer is out: the count is
+    bookkeeping, not part of the lookup's latency.
     """
     started = time.perf_counter()
     policy = cache_policy(scope.tenant_id)
@@ -267,12 +270,15 @@ def cache_lookup(
         else:
             lookup = _nearest_lookup(live, request_text, embedding, threshold, top_k)
     lookup.embedding = embedding
-    if lookup.hit:
-        SemanticCacheEntry.objects.unscoped().filter(pk=lookup.hit.entry_id).update(
-            hit_count=F("hit_count") + 1
-        )
+    if lookup.hit and count_hit:
+        cache_count_hit(lookup.hit.entry_id)
     lookup.elapsed_ms = (time.perf_counter() - started) * 1000
     return lookup
+
+
+def cache_count_hit(entry_id: int) -> None:
+    """One more answer served from this entry (the console's hit counts)."""
+    SemanticCacheEntry.objects.unscoped().filter(pk=entry_id).update(hit_count=F("hit_count") + 1)
 
 
 def _live_entries(scope: CacheScope, scope_hash: str):

@@ -81,18 +81,23 @@ return {'ok'}
 """
 )
 
-# KEYS[1] bucket; ARGV capacity, refill per second, delta (positive: take more; negative: give back),
-# the clock.
+# KEYS: one per bucket. ARGV: capacity and refill per second for each bucket in turn, then the delta
+# (positive: take more; negative: give back), then the clock. Replies each bucket's level afterwards.
 # The level may go below zero: a call that used more than estimated leaves a debt that later
 # callers wait out, so the limit holds over time. A refund cannot lift it above capacity.
 _ADJUST = (
     _PRELUDE
     + """
-local capacity, rate, delta = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local delta = tonumber(ARGV[2 * #KEYS + 1])
 local now = now_seconds()
-local tokens = math.min(capacity, level(KEYS[1], capacity, rate, now) - delta)
-store(KEYS[1], tokens, capacity, rate, now)
-return tostring(tokens)
+local reply = {}
+for i = 1, #KEYS do
+  local capacity, rate = tonumber(ARGV[2*i - 1]), tonumber(ARGV[2*i])
+  local tokens = math.min(capacity, level(KEYS[i], capacity, rate, now) - delta)
+  store(KEYS[i], tokens, capacity, rate, now)
+  reply[i] = tostring(tokens)
+end
+return reply
 """
 )
 
@@ -127,6 +132,8 @@ class TokenBucketLimiter:
 
         Raises `RequestExceedsCapacity` if a cost is above a bucket's capacity (it can never pass),
         and `RateLimited` with the wait after which the call would pass if nothing else came first."""
+        if not buckets:  # nothing limits this call: no round trip
+            return
         amounts = _costs_per_bucket(buckets, costs)
         for bucket, cost in zip(buckets, amounts, strict=True):
             if cost > bucket.capacity:
@@ -147,9 +154,18 @@ class TokenBucketLimiter:
     async def adjust(self, bucket: Bucket, delta: int) -> float:
         """After the call: take `delta` more tokens (actual - estimate), or give back if negative.
         Returns the bucket's level afterwards (negative while in debt)."""
-        args: list[float | str] = [bucket.capacity, bucket.refill_per_second, delta, clock_arg(self._clock)]
-        reply = await self._adjust(keys=[self._key(bucket)], args=args)
-        return float(as_text(reply))
+        return (await self.adjust_all([bucket], delta))[0]
+
+    async def adjust_all(self, buckets: Sequence[Bucket], delta: int) -> list[float]:
+        """`adjust` on each of `buckets` by the same `delta`, in one round trip."""
+        if not buckets:
+            return []
+        args: list[float | str] = []
+        for bucket in buckets:
+            args += [bucket.capacity, bucket.refill_per_second]
+        args += [delta, clock_arg(self._clock)]
+        reply = await self._adjust(keys=[self._key(b) for b in buckets], args=args)
+        return [float(as_text(level)) for level in reply]
 
     def _key(self, bucket: Bucket) -> str:
         return f"{self._prefix}:{bucket.key}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Iterable
@@ -35,6 +36,7 @@ T = TypeVar("T")
 _SECRET_HEADER = re.compile(r"key|auth|token|secret", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=1024)  # a handful of providers, each with a path or two; URLs are immutable
 def join_url(base_url: str, path: str) -> httpx.URL:
     """`base_url` + `path`, keeping a query string (Azure OpenAI's `?api-version=`) where it belongs."""
     base = httpx.URL(base_url)

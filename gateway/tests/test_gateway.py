@@ -15,7 +15,7 @@ from gateway import GatewayError
 from gateway.budgets import windows as budgets
 from gateway.catalog import forget_catalog, load_catalog
 from gateway.limits import CircuitBreaker
-from gateway.models import Budget, BudgetAlert, TenantPolicy, Trace
+from gateway.models import Budget, BudgetAlert, SemanticCacheEntry, TenantPolicy, Trace
 from gateway.tests.clock import ManualClock
 from gateway.tests.gateway_support import (
     fast_config,
@@ -420,6 +420,19 @@ def test_calls_of_tenant_a_never_use_tenant_b_models_or_credentials(
     assert caught.value.code == "no_model_available"
 
 
+def test_a_cookie_a_provider_sets_never_goes_out_with_a_later_call(tenant_a, tenant_b, fake_provider):
+    register_fake_models(tenant_a, fake_provider.base_url)
+    register_fake_models(tenant_b, fake_provider.base_url)
+    fake_provider.set_behaviour(Behaviour(text="Done.", set_cookie="session=tenant-a-only; Path=/"))
+
+    async def one_call_each(runtime):  # one pooled client: the second call reuses the first's
+        await gateway.complete(request_for(tenant_a), runtime=runtime)
+        await gateway.complete(request_for(tenant_b), runtime=runtime)
+
+    run_with_runtime(one_call_each, fast_config(http_clients=1))
+    assert [r.headers.get("cookie") for r in fake_provider.requests()] == [None, None]
+
+
 def test_api_keys_never_appear_in_traces_or_errors(tenant_a, models_a, fake_provider):
     fake_provider.set_behaviour(Behaviour(error="unauthorized"))
     all_failed = "Every model in the routing chain failed or was unavailable; see the trace for each attempt."
@@ -444,6 +457,9 @@ def test_a_repeated_request_is_served_from_the_semantic_cache_at_zero_cost(tenan
     assert trace.cache_hit
     assert trace.cost_micros == 0
     assert trace.routing["cache"]["hit"] is True
+    # Counted for the console after the answer went out (bookkeeping, stored with the trace).
+    entry = SemanticCacheEntry.objects.unscoped().get(pk=trace.routing["cache"]["entry_id"])
+    assert entry.hit_count == 1
     # The opposite request is not served the same answer.
     third = _complete(request_for(tenant_a, "How do I increase churn in the first month?", purpose="comment"))
     assert not third.cache_hit

@@ -278,26 +278,34 @@ async def test_a_counter_lost_after_a_restart_is_rebuilt_rather_than_read_as_zer
 # --- Settle and release -------------------------------------------------------------------------
 
 
-async def test_settling_twice_counts_the_cost_once(ledger):
+# The gateway passes the windows it reserved, sparing a read of the reservation's record.
+KNOWN_WINDOWS = pytest.mark.parametrize("known", [False, True], ids=["windows read back", "windows passed"])
+
+
+@KNOWN_WINDOWS
+async def test_settling_twice_counts_the_cost_once(ledger, known):
     budget = window()
     reservation = new_id()
     await ledger.reserve(reservation, [budget], wanted_micros=50_000, minimum_micros=1, ttl_seconds=60)
+    windows = [budget] if known else None
 
-    first = await ledger.settle(reservation, 30_000)
-    second = await ledger.settle(reservation, 30_000)
+    first = await ledger.settle(reservation, 30_000, windows=windows)
+    second = await ledger.settle(reservation, 30_000, windows=windows)
 
     assert (first[0].spent_before_micros, first[0].spent_micros, first[0].reserved_micros) == (0, 30_000, 0)
     assert (second[0].spent_before_micros, second[0].spent_micros) == (30_000, 30_000)
 
 
-async def test_release_gives_the_hold_back_and_repeating_it_changes_nothing(ledger):
+@KNOWN_WINDOWS
+async def test_release_gives_the_hold_back_and_repeating_it_changes_nothing(ledger, known):
     budget = window(limit=10_000)
     reservation, other = new_id(), new_id()
     await ledger.reserve(reservation, [budget], wanted_micros=6_000, minimum_micros=1, ttl_seconds=60)
     await ledger.reserve(other, [budget], wanted_micros=3_000, minimum_micros=1, ttl_seconds=60)
+    windows = [budget] if known else None
 
-    await ledger.release(reservation)
-    await ledger.release(reservation)
+    await ledger.release(reservation, windows=windows)
+    await ledger.release(reservation, windows=windows)
 
     [usage] = await ledger.usage([budget])
     assert (usage.spent_micros, usage.reserved_micros) == (0, 3_000)

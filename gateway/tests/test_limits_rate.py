@@ -175,6 +175,17 @@ async def test_an_overestimate_is_refunded_after_the_call(limiter):
     await limiter.acquire([bucket], [80])
 
 
+async def test_the_tenant_and_key_buckets_are_adjusted_together_each_within_its_own_capacity(limiter):
+    tenant, key = tokens(capacity=100, key="tenant:tpm"), tokens(capacity=1_000, key="key:tpm")
+    await limiter.acquire([tenant, key], [90, 90])
+
+    levels = await limiter.adjust_all([tenant, key], -50)  # the call used 40 of the 90 estimated
+
+    assert levels == [60, 960]
+    assert await limiter.adjust_all([tenant, key], -500) == [100, 1_000]  # capped, each at its own
+    assert await limiter.adjust_all([], 5) == []
+
+
 async def test_a_refund_never_lifts_a_bucket_above_its_capacity(limiter):
     bucket = tokens(capacity=100)
 
