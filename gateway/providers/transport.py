@@ -29,7 +29,7 @@ from gateway.providers.base import (
     Usage,
 )
 from gateway.providers.errors import error_from_response, error_from_transport, interrupted
-from gateway.providers.sse import ServerSentEvent, iter_sse
+from gateway.providers.sse import ServerSentEvent, iter_sse_batches
 
 T = TypeVar("T")
 
@@ -201,35 +201,66 @@ async def stream_events(
     response, first_token = await send(client, request, clock, secrets)
     try:
         await raise_for_error_status(response, clock, secrets)
-        async with contextlib.aclosing(iter_sse(response.aiter_lines())) as events:
+        async with contextlib.aclosing(iter_sse_batches(response.aiter_bytes())) as batches:
             while not decoder.done:
                 limit = clock.between_chunks() if decoder.text else first_token
-                event = await _next_event(events, limit, decoder.text, secrets)
-                for item in decoder.feed(event):
+                batch = await _next_batch(batches, limit, decoder.text, secrets)
+                items, error = _decoded(batch, decoder)
+                for item in coalesced(items):
                     yield item
-            await _drain(events, clock)
+                if error is not None:  # after the text that came before it, as without batching
+                    raise error
+            await _drain(batches, clock)
     finally:
         await response.aclose()
 
 
-async def _next_event(
-    events: AsyncIterator[ServerSentEvent], limit: Limit, partial_text: str, secrets: Iterable[str]
-) -> ServerSentEvent:
+def _decoded(
+    batch: list[ServerSentEvent], decoder: StreamDecoder
+) -> tuple[list[StreamEvent], ProviderError | None]:
+    """The batch's events decoded, up to the end marker or an error event (returned, not raised)."""
+    items: list[StreamEvent] = []
+    for event in batch:
+        try:
+            items += decoder.feed(event)
+        except ProviderError as error:
+            return items, error
+        if decoder.done:  # what follows the end marker is drained, not decoded
+            break
+    return items, None
+
+
+def coalesced(items: list[StreamEvent]) -> list[StreamEvent]:
+    """Adjacent text deltas of one batch as one delta: the text is the same, and each event costs a
+    pass through the gateway and the caller's stream. Under load (many streams, events piling up in
+    the socket) this is most of a stream's CPU; at a provider's usual pace a read holds one event."""
+    merged: list[StreamEvent] = []
+    for item in items:
+        if merged and item.kind == StreamEventKind.DELTA and merged[-1].kind == StreamEventKind.DELTA:
+            merged[-1] = StreamEvent(StreamEventKind.DELTA, text=merged[-1].text + item.text)
+        else:
+            merged.append(item)
+    return merged
+
+
+async def _next_batch(
+    batches: AsyncIterator[list[ServerSentEvent]], limit: Limit, partial_text: str, secrets: Iterable[str]
+) -> list[ServerSentEvent]:
     try:
-        return await within(limit, anext(events), partial_text=partial_text)
+        return await within(limit, anext(batches), partial_text=partial_text)
     except StopAsyncIteration:
         raise interrupted(partial_text, "the stream ended before its end marker") from None
     except httpx.TransportError as exc:
         raise error_from_transport(exc, secrets=secrets, phase="stream", partial_text=partial_text) from exc
 
 
-async def _drain(events: AsyncIterator[ServerSentEvent], clock: CallClock) -> None:
+async def _drain(batches: AsyncIterator[list[ServerSentEvent]], clock: CallClock) -> None:
     """Read what follows the end marker (the chunked terminator) so the connection goes back to the
     pool instead of being closed: keep-alive matters at a thousand concurrent streams."""
     with contextlib.suppress(ProviderError, httpx.TransportError):
-        await within(clock.between_chunks(), _exhaust(events))
+        await within(clock.between_chunks(), _exhaust(batches))
 
 
-async def _exhaust(events: AsyncIterator[ServerSentEvent]) -> None:
-    async for _ in events:
+async def _exhaust(batches: AsyncIterator[list[ServerSentEvent]]) -> None:
+    async for _ in batches:
         pass
