@@ -68,6 +68,7 @@ class Target:
     pid: int | None = None  # whose RSS to report
     rss_mb: float = 0.0
     results: dict[tuple[bool, int], list[tuple[list[float], float]]] = field(default_factory=dict)
+    cpu_seconds: dict[tuple[bool, int], float] = field(default_factory=dict)  # the server's, per setting
 
     def body(self, stream: bool) -> dict:
         body = {"model": self.model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 64}
@@ -82,16 +83,33 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _rss_mb(pid: int | None) -> float:
-    """Resident memory of a process and its children (uvicorn workers, LiteLLM's), in MB."""
-    if pid is None:
-        return 0.0
+def _process_tree(pid: int) -> list[int]:
     pids = [pid]
     children = Path(f"/proc/{pid}/task/{pid}/children")
     if children.exists():
         pids += [int(p) for p in children.read_text().split()]
+    return pids
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU of a process and its children (uvicorn workers, LiteLLM's)."""
+    if pid is None:
+        return 0.0
     total = 0
-    for one in pids:
+    for one in _process_tree(pid):
+        stat = Path(f"/proc/{one}/stat")
+        if stat.exists():
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mb(pid: int | None) -> float:
+    """Resident memory of a process and its children (uvicorn workers, LiteLLM's), in MB."""
+    if pid is None:
+        return 0.0
+    total = 0
+    for one in _process_tree(pid):
         status = Path(f"/proc/{one}/status")
         if status.exists():
             line = next((x for x in status.read_text().splitlines() if x.startswith("VmRSS:")), "VmRSS: 0 kB")
@@ -236,14 +254,22 @@ async def block(target: Target, *, stream: bool, clients: int, seconds: float) -
     try:
         await asyncio.gather(*(_one(client, target, stream) for client in pool))  # open the connections
         stop = time.perf_counter() + seconds
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu_seconds(target.pid)
         await asyncio.gather(*(worker(client) for client in pool))
         wall = time.perf_counter() - started
+        await asyncio.sleep(0.2)  # the bookkeeping of the last answers is part of their cost
+        cpu = _cpu_seconds(target.pid) - cpu
     finally:
         for client in pool:
             await client.aclose()
     target.results.setdefault((stream, clients), []).append((latencies, wall))
+    target.cpu_seconds[(stream, clients)] = target.cpu_seconds.get((stream, clients), 0.0) + cpu
     target.rss_mb = max(target.rss_mb, _rss_mb(target.pid))
+
+
+def _cpu_per_request(target: Target, key: tuple[bool, int]) -> float:
+    answered = sum(len(lats) for lats, _ in target.results[key])
+    return 1000 * target.cpu_seconds.get(key, 0.0) / max(1, answered)
 
 
 def _figures(target: Target, key: tuple[bool, int]) -> tuple[float, float, float]:
@@ -266,7 +292,7 @@ async def side_by_side(targets: list[Target], *, seconds: float, rounds: int) ->
     print("\n1. Over HTTP, interleaved blocks (ms; added = the target's percentile minus direct httpx's)")
     print(
         f"   {'':14} {'mode':10} {'clients':>7} {'p50':>8} {'p99':>8} {'added p50':>10} {'added p99':>10} "
-        f"{'req/s':>8} {'load 1m':>8}"
+        f"{'req/s':>8} {'CPU ms/req':>10} {'load 1m':>8}"
     )
     for stream in (False, True):
         for clients in CONCURRENCY:
@@ -275,9 +301,10 @@ async def side_by_side(targets: list[Target], *, seconds: float, rounds: int) ->
             for target in targets:
                 p50, p99, rps = _figures(target, key)
                 added = "" if target is direct else f"{p50 - base50:10.2f} {p99 - base99:10.2f}"
+                cpu = f"{_cpu_per_request(target, key):10.2f}" if target.pid else ""
                 print(
                     f"   {target.name:14} {'stream' if stream else 'complete':10} {clients:7d} {p50:8.2f} "
-                    f"{p99:8.2f} {added:21} {rps:8.0f} {loads[key]:8.2f}"
+                    f"{p99:8.2f} {added:21} {rps:8.0f} {cpu:10} {loads[key]:8.2f}"
                 )
     maestro = targets[1]
     litellm = next((t for t in targets if t.name.startswith("LiteLLM")), None)
@@ -288,6 +315,10 @@ async def side_by_side(targets: list[Target], *, seconds: float, rounds: int) ->
                 f"   at 64 clients, {'streaming' if stream else 'non-streaming'}: Maestro serves "
                 f"{ratio:.1f}x LiteLLM's requests/s (goal: at least 5x)"
             )
+    print(
+        "   CPU ms/req: the server's user + system CPU (its processes) over the requests it answered in"
+        " the blocks, its own work whatever the load generator and the upstream cost"
+    )
     print("   RSS after the run: " + ", ".join(f"{t.name} {t.rss_mb:.0f} MB" for t in targets[1:]))
     print(
         "   Maestro runs a tenant budget (reserve + settle in Redis), tenant and key limits, routing and "
