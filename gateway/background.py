@@ -1,4 +1,4 @@
-"""Work the caller need not wait for: settling, health bookkeeping, and batched trace inserts.
+"""Work the caller need not wait for: settling, and batched trace inserts and health samples.
 
 A call's answer goes back as soon as the provider is done; its bookkeeping runs
 as a task on the same loop. Reservations stay held until settled, so deferring
@@ -18,6 +18,7 @@ from typing import Protocol
 
 from asgiref.sync import sync_to_async
 
+from gateway.limits.health import HealthSample
 from gateway.models import Trace
 
 logger = logging.getLogger("maestro.gateway")
@@ -32,6 +33,10 @@ class Journal(Protocol):
     async def forget_many(self, call_ids: list[str]) -> None: ...
 
 
+class HealthRecorder(Protocol):
+    async def record_all(self, samples: list[HealthSample]) -> None: ...
+
+
 def _insert_traces(traces: list[Trace]) -> None:
     # Each trace carries the tenant the gateway set on it; the batch may hold several tenants. A trace
     # already there was written from the journal by the sweeper while this process stalled: the same call.
@@ -39,9 +44,13 @@ def _insert_traces(traces: list[Trace]) -> None:
 
 
 class Background:
-    def __init__(self, *, flush_seconds: float, batch_size: int = 200) -> None:
+    def __init__(
+        self, *, flush_seconds: float, batch_size: int = 200, health: HealthRecorder | None = None
+    ) -> None:
         self.flush_seconds = flush_seconds
         self.batch_size = batch_size
+        self.health = health
+        self._samples: list[HealthSample] = []  # successes, recorded with the next batch of traces
         self._tasks: set[asyncio.Task] = set()
         self._traces: list[Trace] = []
         self._journaled: list[tuple[Journal, str]] = []  # entries to forget once the next batch is in
@@ -81,6 +90,18 @@ class Background:
         elif self._flusher is None:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_later())
 
+    async def add_health_sample(self, sample: HealthSample) -> None:
+        """A successful attempt's timing, for the router, recorded with the next batch (one round trip
+        for all of them). Failures are recorded at once by the caller: they steer the next calls."""
+        if self.health is None:
+            return
+        if self.flush_seconds <= 0:
+            await self.health.record_all([sample])
+            return
+        self._samples.append(sample)
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_later())
+
     async def _flush_later(self) -> None:
         await asyncio.sleep(self.flush_seconds)
         self._flusher = None
@@ -89,6 +110,12 @@ class Background:
     async def flush_traces(self) -> None:
         batch, self._traces = self._traces, []
         journaled, self._journaled = self._journaled, []
+        samples, self._samples = self._samples, []
+        if samples and self.health is not None:
+            try:
+                await self.health.record_all(samples)
+            except Exception:  # the router's picture misses these samples; the next ones fill it in
+                logger.warning("could not record %d health sample(s)", len(samples), exc_info=True)
         if batch:
             await sync_to_async(_insert_traces, thread_sensitive=True)(batch)
         await _forget(journaled)

@@ -47,6 +47,7 @@ from gateway.limits import (
     Bucket,
     BudgetExceeded,
     CircuitState,
+    HealthSample,
     RateLimited,
     RequestExceedsCapacity,
     SlotsBusy,
@@ -775,8 +776,8 @@ class Call:
             await self._store_in_cache()
             if self.success_health is not None:
                 key, elapsed, ttft_s, output_tokens = self.success_health
-                await self.runtime.health.record(
-                    key, ok=True, latency_s=elapsed, ttft_s=ttft_s, output_tokens=output_tokens
+                await self.runtime.background.add_health_sample(
+                    HealthSample(key, ok=True, latency_s=elapsed, ttft_s=ttft_s, output_tokens=output_tokens)
                 )
                 if key in self.asked_breaker:  # a success changes only a half-open circuit
                     await self.runtime.breaker.record_success(key)

@@ -165,6 +165,7 @@ def build_runtime(config: GatewayConfig, redis_url: str | None = None) -> Runtim
     # release, which with a thousand concurrent calls costs more CPU than the calls themselves.
     client = async_redis_client(url=redis_url, max_connections=config.redis_connections)
     prefix = config.key_prefix
+    health = ModelHealth(client, prefix=prefix)
     per_client = max(1, config.max_connections // config.http_clients)
     limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
     # Adapters set the real per-call deadlines; this default only guards against a forgotten one.
@@ -190,8 +191,8 @@ def build_runtime(config: GatewayConfig, redis_url: str | None = None) -> Runtim
             window_seconds=config.circuit_window_seconds,
             cooldown_seconds=config.circuit_cooldown_seconds,
         ),
-        health=ModelHealth(client, prefix=prefix),
-        background=Background(flush_seconds=config.trace_flush_seconds),
+        health=health,
+        background=Background(flush_seconds=config.trace_flush_seconds, health=health),
         slots=SlotSemaphore(client, prefix, lease_seconds=config.slot_lease_seconds),
         guarded_http=_provider_client(
             transport=AsyncGuardedTransport(allow_private=False, verify=_tls_context(), limits=limits),

@@ -7,7 +7,7 @@ the Redis server's clock, never the process's.
 
 from .circuit import CircuitBreaker, CircuitState
 from .errors import BudgetExceeded, LimitError, RateLimited, RequestExceedsCapacity, UnknownReservation
-from .health import HealthSnapshot, ModelHealth
+from .health import HealthSample, HealthSnapshot, ModelHealth
 from .rate_limit import Bucket, TokenBucketLimiter
 from .semaphore import Slot, SlotsBusy, SlotSemaphore
 
@@ -16,6 +16,7 @@ __all__ = [
     "BudgetExceeded",
     "CircuitBreaker",
     "CircuitState",
+    "HealthSample",
     "HealthSnapshot",
     "LimitError",
     "ModelHealth",

@@ -35,14 +35,17 @@ end
 """
 )
 
-# KEYS[1] health hash. ARGV[1] slot ms, [2] slots, [3] alpha, [4] idle ttl ms, [5] '1' if ok,
-# [6] latency s, [7] ttft s or '', [8] tokens per second or '', [9] the clock.
+# KEYS: the health hash of each sample (a model may appear more than once). ARGV[1] slot ms, [2] slots,
+# [3] alpha, [4] idle ttl ms, then four per sample: '1' if ok, latency s, ttft s or '', tokens per
+# second or ''; last, the clock. Samples are applied in order, as if recorded one after another.
 _RECORD = (
     _SLOT_PRELUDE
     + """
-local key, alpha = KEYS[1], tonumber(ARGV[3])
+local alpha = tonumber(ARGV[3])
+local epoch = current_epoch()
+local slot = tostring(epoch % slots)
 
-local function blend(field, sample)
+local function blend(key, field, sample)
   if sample == '' then return end
   local old = tonumber(redis.call('HGET', key, field))
   local value = tonumber(sample)
@@ -52,22 +55,23 @@ local function blend(field, sample)
   redis.call('HSET', key, field, value)
 end
 
-local epoch = current_epoch()
-local slot = tostring(epoch % slots)
-if tonumber(redis.call('HGET', key, slot .. ':epoch')) ~= epoch then
-  -- The slot still holds counts from a full ring ago: start it afresh for this period.
-  redis.call('HSET', key, slot .. ':epoch', epoch, slot .. ':ok', 0, slot .. ':err', 0)
+for i, key in ipairs(KEYS) do
+  local base = 4 + 4 * (i - 1)
+  if tonumber(redis.call('HGET', key, slot .. ':epoch')) ~= epoch then
+    -- The slot still holds counts from a full ring ago: start it afresh for this period.
+    redis.call('HSET', key, slot .. ':epoch', epoch, slot .. ':ok', 0, slot .. ':err', 0)
+  end
+  if ARGV[base + 1] == '1' then
+    redis.call('HINCRBY', key, slot .. ':ok', 1)
+    blend(key, 'latency', ARGV[base + 2])
+    blend(key, 'ttft', ARGV[base + 3])
+    blend(key, 'tps', ARGV[base + 4])
+  else
+    redis.call('HINCRBY', key, slot .. ':err', 1)
+  end
+  redis.call('PEXPIRE', key, ARGV[4])
 end
-if ARGV[5] == '1' then
-  redis.call('HINCRBY', key, slot .. ':ok', 1)
-  blend('latency', ARGV[6])
-  blend('ttft', ARGV[7])
-  blend('tps', ARGV[8])
-else
-  redis.call('HINCRBY', key, slot .. ':err', 1)
-end
-redis.call('PEXPIRE', key, ARGV[4])
-return 1
+return #KEYS
 """
 )
 
@@ -96,6 +100,17 @@ return reply
 )
 
 _IDLE_TTL_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class HealthSample:
+    """One finished attempt of the model whose health key is `key`."""
+
+    key: str
+    ok: bool
+    latency_s: float
+    ttft_s: float | None = None
+    output_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -135,10 +150,19 @@ class ModelHealth:
     async def record(
         self, key: str, *, ok: bool, latency_s: float, ttft_s: float | None = None, output_tokens: int = 0
     ) -> None:
-        tps = _tokens_per_second(latency_s, ttft_s, output_tokens) if ok else None
-        args = [self._slot_ms, self._slots, self._alpha, _IDLE_TTL_MS, "1" if ok else "0"]
-        args += [repr(float(latency_s)), _optional(ttft_s), _optional(tps), clock_arg(self._clock)]
-        await self._record(keys=[self._key(key)], args=args)
+        await self.record_all([HealthSample(key, ok, latency_s, ttft_s, output_tokens)])
+
+    async def record_all(self, samples: Sequence[HealthSample]) -> None:
+        """Several samples (of one or many models) in one round trip, applied in order."""
+        if not samples:
+            return
+        args: list[str | int | float] = [self._slot_ms, self._slots, self._alpha, _IDLE_TTL_MS]
+        for sample in samples:
+            tps = _tokens_per_second(sample.latency_s, sample.ttft_s, sample.output_tokens)
+            args += ["1" if sample.ok else "0", repr(float(sample.latency_s)), _optional(sample.ttft_s)]
+            args.append(_optional(tps if sample.ok else None))
+        args.append(clock_arg(self._clock))
+        await self._record(keys=[self._key(sample.key) for sample in samples], args=args)
 
     async def snapshot(self, key: str) -> HealthSnapshot:
         return (await self.snapshots([key]))[key]

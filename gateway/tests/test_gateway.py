@@ -420,6 +420,23 @@ def test_calls_of_tenant_a_never_use_tenant_b_models_or_credentials(
     assert caught.value.code == "no_model_available"
 
 
+def test_a_successful_call_is_a_health_sample_for_the_router_once_its_batch_is_flushed(
+    tenant_a, models_a, fake_provider
+):
+    fake_provider.set_behaviour(Behaviour(text="Fine.", headers_delay=0.05))
+
+    async def call_then_read_health(runtime):
+        response = await gateway.complete(request_for(tenant_a, model="standard"), runtime=runtime)
+        await runtime.background.drain()  # the batch: its traces and its health samples
+        key = f"model:{models_a['standard'].id}"
+        return response, await runtime.health.snapshot(key)
+
+    response, snapshot = run_with_runtime(call_then_read_health, fast_config(trace_flush_seconds=0.05))
+    assert response.model == "standard-a"
+    assert (snapshot.samples, snapshot.error_rate) == (1, 0.0)
+    assert snapshot.latency_ewma_s == pytest.approx(0.05, abs=0.2)
+
+
 def test_a_cookie_a_provider_sets_never_goes_out_with_a_later_call(tenant_a, tenant_b, fake_provider):
     register_fake_models(tenant_a, fake_provider.base_url)
     register_fake_models(tenant_b, fake_provider.base_url)

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from gateway.limits import HealthSnapshot, ModelHealth
+from gateway.limits import HealthSample, HealthSnapshot, ModelHealth
 from gateway.tests.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
@@ -35,6 +35,26 @@ async def test_the_first_sample_sets_the_averages_and_later_ones_move_them_by_al
     assert snapshot.latency_ewma_s == pytest.approx(2.25)
     # 0.5 -> 0.4 -> 0.25
     assert snapshot.ttft_ewma_s == pytest.approx(0.25)
+
+
+async def test_a_batch_of_samples_of_several_models_is_applied_in_order_in_one_call(health):
+    other = "openai:gpt-small"
+    await health.record_all([
+        HealthSample(MODEL, ok=True, latency_s=1.0, ttft_s=0.5),
+        HealthSample(other, ok=True, latency_s=9.0),
+        HealthSample(MODEL, ok=True, latency_s=2.0, ttft_s=0.3),
+        HealthSample(MODEL, ok=False, latency_s=30.0),
+        HealthSample(MODEL, ok=True, latency_s=3.0, ttft_s=0.1),
+    ])  # fmt: skip
+
+    snapshots = await health.snapshots([MODEL, other])
+
+    # As three records one after another (the test above); the failure counts but moves no average.
+    assert snapshots[MODEL].latency_ewma_s == pytest.approx(2.25)
+    assert snapshots[MODEL].ttft_ewma_s == pytest.approx(0.25)
+    assert (snapshots[MODEL].samples, snapshots[MODEL].error_rate) == (4, 0.25)
+    assert (snapshots[other].samples, snapshots[other].latency_ewma_s) == (1, 9.0)
+    await health.record_all([])  # nothing to record: no round trip, no error
 
 
 async def test_generation_speed_is_measured_after_the_first_token(health):
