@@ -272,9 +272,15 @@ def coverages(pairs: list[tuple[str, str, str]]) -> list[float]:
     """
     with psycopg.connect(embedded.ensure_postgres(name="pg", database="postgres")) as conn:
         return [
-            conn.execute(sql, {"c": search_config_for(lang), "q": query, "m": text}).fetchone()[0]
+            _scalar(conn.execute(sql, {"c": search_config_for(lang), "q": query, "m": text}).fetchone())
             for query, text, lang in pairs
         ]
+
+
+def _scalar(row: tuple | None) -> float:
+    if row is None:  # an aggregate always returns a row
+        raise RuntimeError("the coverage query returned no row")
+    return float(row[0])
 
 
 def relevance_rows(rows: list[dict], vectors: dict[str, list[float]]) -> list[dict]:

@@ -334,6 +334,48 @@ FAMILIES: list[dict] = [
 HELD_OUT = {"customers", "churn", "pricing", "frequency", "launch_date", "keynote", "market_share",
             "app_release", "formality"}  # fmt: skip
 
+# More training families whose two wordings share few words ("The company runs 4 offices" / "We have
+# 4 locations around the world"), as an author restating a fact in other words does. They come after
+# the others with a generator of their own, so the rows above (held-out ones included) stay as they
+# were; none of them is held out.
+MORE_TRAINING: list[dict] = [
+    {"name": "offices", "render": r_count, "values": [2, 4, 5, 9],
+     "query": {"en": "office locations", "pt": "localização dos escritórios"},
+     "en": ["The company runs {v} offices.", "We have {v} locations around the world."],
+     "pt": ["A empresa tem {v} escritórios.", "Estamos presentes em {v} cidades pelo mundo."],
+     "sibling": {"en": "The company runs {v} warehouses.", "pt": "A empresa tem {v} armazéns."}},
+    {"name": "team_growth", "render": r_percent, "values": [10, 25, 30, 50],
+     "query": {"en": "how fast the team grows", "pt": "crescimento da equipa"},
+     "en": ["Headcount grew {v} this year.", "This year we hired enough people to make the team {v} bigger."],
+     "pt": ["O número de funcionários cresceu {v} este ano.", "Este ano contratámos gente suficiente para a equipa ficar {v} maior."],
+     "sibling": {"en": "Office rent went up {v} this year.", "pt": "A renda do escritório subiu {v} este ano."}},
+    {"name": "team_meeting", "render": r_weekday, "values": [0, 1, 2, 3, 4],
+     "query": {"en": "team rituals", "pt": "rituais da equipa"},
+     "en": ["The weekly team meeting is on {v}.", "Everyone gets together for the weekly sync on {v}."],
+     "pt": ["A reunião semanal da equipa é às {v}.", "Toda a gente se junta para o ponto de situação às {v}."],
+     "sibling": {"en": "The monthly board meeting is on {v}.", "pt": "A reunião mensal da administração é às {v}."}},
+    {"name": "order_value", "render": r_price, "values": [29, 49, 99, 199],
+     "query": {"en": "what customers spend", "pt": "quanto gastam os clientes"},
+     "en": ["The average order is worth {v}.", "On average a customer spends {v} per purchase."],
+     "pt": ["O pedido médio vale {v}.", "Em média cada cliente gasta {v} por compra."],
+     "sibling": {"en": "The average shipping cost is {v}.", "pt": "O custo médio de envio é {v}."}},
+    {"name": "episodes", "render": r_count, "values": [20, 35, 50, 120],
+     "query": {"en": "the author's podcast", "pt": "o podcast do autor"},
+     "en": ["The podcast has published {v} episodes.", "So far {v} episodes of the show are out."],
+     "pt": ["O podcast já publicou {v} episódios.", "Até agora saíram {v} episódios do programa."],
+     "sibling": {"en": "The podcast has {v} sponsors.", "pt": "O podcast tem {v} patrocinadores."}},
+    {"name": "sales_lead", "render": r_date, "values": [(2024, 1, 8), (2024, 6, 3), (2025, 2, 17)],
+     "query": {"en": "new hires in leadership", "pt": "novas contratações na liderança"},
+     "en": ["The new head of sales starts on {v}.", "Our sales lead joins us on {v}."],
+     "pt": ["O novo diretor comercial começa a {v}.", "O nosso responsável de vendas junta-se a nós a {v}."],
+     "sibling": {"en": "The new head of marketing starts on {v}.", "pt": "A nova diretora de marketing começa a {v}."}},
+    {"name": "slang", "polar": True,
+     "query": {"en": "informal language", "pt": "linguagem informal"},
+     "en": ["Use casual slang in posts.", "Informal expressions are welcome in the writing."], "en_neg": ["Never use casual slang in posts.", "Informal expressions are not welcome in the writing."],
+     "pt": ["Usar gírias nos posts.", "Expressões informais são bem-vindas nos textos."], "pt_neg": ["Nunca usar gírias nos posts.", "Expressões informais não são bem-vindas nos textos."],
+     "sibling": {"en": "Use short paragraphs in posts.", "pt": "Usar parágrafos curtos nos posts."}},
+]  # fmt: skip
+
 
 def _fill(template: str, value: str, year: int | None = None) -> str:
     text = template.replace("{v}", value).replace("{year}", str(year or ""))
@@ -410,6 +452,23 @@ def build(seed: int = 13) -> list[dict]:
             for a, b, label in pairs:
                 rows.append({"a": a, "b": b, "label": label, "family": family["name"], "lang": lang,
                              "split": split, "query": family["query"][lang]})  # fmt: skip
+    return rows + _more_training(random.Random(seed + 1))
+
+
+def _more_training(rng: random.Random) -> list[dict]:
+    train = [f for f in FAMILIES + MORE_TRAINING if f["name"] not in HELD_OUT]
+    rows = []
+    for family in MORE_TRAINING:
+        for lang in ("en", "pt"):
+            pairs = _pairs_for(family, lang, rng)
+            for a, _, _ in pairs[: max(4, len(pairs) // 3)]:
+                other = rng.choice([f for f in train if f is not family])
+                pairs.append((a, _statement_of(other, lang, rng), "unrelated"))
+            rows += [
+                {"a": a, "b": b, "label": label, "family": family["name"], "lang": lang, "split": "train",
+                 "query": family["query"][lang]}
+                for a, b, label in pairs
+            ]  # fmt: skip
     return rows
 
 

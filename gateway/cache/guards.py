@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import pairwise
 
 from gateway.cache import vocabulary as vocab
 
@@ -75,6 +76,8 @@ class Features:
     owners: frozenset[str]
     scope: frozenset[str]
     scope_words: frozenset[str]  # the words behind `scope`, to forgive a typo in one of them
+    # a lenient quantifier ("any", "some") -> the words it quantifies: "Any idea?" quantifies "idea"
+    quantified: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 def fold(text: str) -> str:
@@ -113,7 +116,17 @@ def analyze(text: str) -> Features:
         owners=frozenset(vocab.OWNERS[w] for w in words if w in vocab.OWNERS),
         scope=frozenset(vocab.SCOPE_WORDS[w] for w in scope_words),
         scope_words=frozenset(scope_words),
+        quantified=_quantified(words),
     )
+
+
+def _quantified(words: list[str]) -> dict[str, frozenset[str]]:
+    """Each lenient quantifier and the word right after it, the thing it quantifies."""
+    heads: dict[str, set[str]] = {}
+    for word, following in pairwise(words):
+        if vocab.SCOPE_WORDS.get(word) in vocab.LENIENT_SCOPE:
+            heads.setdefault(word, set()).add(_stem(following))
+    return {word: frozenset(found) for word, found in heads.items()}
 
 
 _FLIP = {"+": "-", "-": "+"}
@@ -327,11 +340,14 @@ def _times(tokens: list[tuple[str, str]], original: str) -> set[str]:
 
 @lru_cache(maxsize=8192)
 def _misspelt_time(word: str) -> str:
-    """A slip in a month or weekday name ("Tuuesday", "ujne"): not a word of its own, one edit (two
-    for long names) from the name."""
-    if len(word) < 5 or word in vocab.known_words() or word in vocab.FUNCTION_WORDS:
+    """A slip in a month or weekday name ("Tuuesday", "Mrch"): not a word of its own, one edit (two
+    for long names) from the name. Four letters are a slip only of a five-letter name with a letter
+    dropped: a letter replaced in a four-letter word is as likely another word."""
+    if len(word) < 4 or word in vocab.known_words() or word in vocab.FUNCTION_WORDS:
         return ""
     for form, canonical in vocab.TIME_WORDS.items():
+        if len(word) == 4 and len(form) != 5:
+            continue
         if canonical in vocab.CALENDAR_NAMES and len(form) >= 4 and abs(len(form) - len(word)) <= 2:
             limit = 1 if len(form) <= 8 else 2
             if _edits_within(word, form, limit):
@@ -489,11 +505,20 @@ def _check_scope(a: Features, b: Features) -> Verdict:
         return Verdict(False, "scope", f"owners differ: {_show(a.owners)} vs {_show(b.owners)}")
     for mine, theirs in ((a, b), (b, a)):
         for word in mine.scope_words:
-            if vocab.SCOPE_WORDS[word] in vocab.LENIENT_SCOPE and not theirs.scope:
+            if vocab.SCOPE_WORDS[word] in vocab.LENIENT_SCOPE and (
+                not theirs.scope or _quantifies_only_its_own(mine, word, theirs)
+            ):
                 continue  # "Are there any discounts" / "Do you offer discounts": filler, not scope
             if vocab.SCOPE_WORDS[word] not in theirs.scope and not _close(word, theirs.words):
                 return Verdict(False, "scope", f"scope differs: {_show(a.scope)} vs {_show(b.scope)}")
     return PASS
+
+
+def _quantifies_only_its_own(mine: Features, word: str, theirs: Features) -> bool:
+    """A quantifier of something the other request does not mention ("... for managers? Any idea?")
+    narrows nothing the two share: what it quantifies is a difference of words, not of scope."""
+    heads = mine.quantified.get(word, frozenset())
+    return bool(heads) and not any(_close(head, theirs.words) for head in heads)
 
 
 def _show(values) -> str:

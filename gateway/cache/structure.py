@@ -343,11 +343,21 @@ def is_typo(word: str, other: str) -> bool:
         return False
     known = vocab.known_words()
     if word in known and other in known:
-        return len(word) >= 4 and _transposed(word, other)  # "pots" for "post"; not "post"/"most"
+        # "pots" or "pot" for "post", "pan" for "plan"; not "post"/"most", "car"/"card", "plan"/"plane"
+        return (len(word) >= 4 and _transposed(word, other)) or _inner_letter_dropped(word, other)
     if max(len(word), len(other)) <= 3:  # a letter replaced is a third of the word: "CFO" / "CTO"
         return _transposed(word, other) or (len(word) != len(other) and _edit_distance_within(word, other, 1))
     limit = 1 if max(len(word), len(other)) <= 5 else 2
     return _edit_distance_within(word, other, limit)
+
+
+def _inner_letter_dropped(a: str, b: str) -> bool:
+    """One letter of a word of four or more left out, neither its first nor its last: a slip of the
+    keyboard, where a letter changed at either end usually makes another word ("car" / "card")."""
+    longer, shorter = (a, b) if len(a) > len(b) else (b, a)
+    if len(longer) < 4 or len(longer) != len(shorter) + 1:
+        return False
+    return any(longer[:k] + longer[k + 1 :] == shorter for k in range(1, len(longer) - 1))
 
 
 def _transposed(a: str, b: str) -> bool:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gateway.cache import decision
-from gateway.cache.structure import align, minimal_edit, parse, strip_courtesy
+from gateway.cache import decision, guards, training
+from gateway.cache.structure import align, is_typo, minimal_edit, parse, strip_courtesy
 
 THRESHOLD = 0.78
 
@@ -41,6 +41,10 @@ MUST_NOT_SERVE = [
     ("Write an intro for Ana, our new COO", "Write an intro for Ana, our new CMO"),
     # the modifier of an aligned word replaced, the rest reworded
     ("Does the family plan include vision care?", "Does my student insurance plan include vision care?"),
+    # a quantifier of what both requests ask about still narrows it
+    ("Can interns get a parking spot?", "Can all interns get a parking spot?"),
+    # a letter changed at the end of a short word makes another word
+    ("Where do I pick up my car?", "Where do I pick up my card?"),
 ]
 
 MUST_SERVE = [
@@ -65,6 +69,11 @@ MUST_SERVE = [
     ("Deixe este post mais curto", "Encurte este post"),
     # a sentence rebuilt around the same words: not one word said instead of another
     ("What are the library's hours on Sundays?", "Are you open on Sundays at the library?"),
+    # a closing question that quantifies nothing the request talks about
+    ("Do interns get a parking spot?", "Do interns get a parking spot? Any idea?"),
+    # a letter dropped inside a short word, even when that makes another word, and in a month
+    ("Can I print my boarding pass at home?", "Can I pint my boarding pass at home?"),
+    ("Send me the invoices from April", "Send me the invoices from Aprl"),
 ]
 
 
@@ -193,3 +202,49 @@ def test_rare_words_weigh_more_than_the_words_requests_are_made_of():
 
 def minimal_edit_of(a: str, b: str):
     return minimal_edit(parse(a), parse(b), align(parse(a), parse(b)))
+
+
+def test_a_quantifier_counts_as_scope_only_over_what_the_other_request_mentions():
+    assert guards.compare("Can my team see the reports?", "Can my team see the reports? Any idea?")
+    narrowed = guards.compare("Can my team see the reports?", "Can my team see any reports?")
+    assert (narrowed.ok, narrowed.guard) == (False, "scope")
+
+
+def test_a_letter_dropped_inside_a_known_word_is_a_slip_but_not_at_its_ends():
+    assert is_typo("print", "pint")
+    assert is_typo("post", "pot")
+    assert not is_typo("card", "car")  # the last letter
+    assert not is_typo("plane", "plan")
+    assert not is_typo("hour", "our")  # the first letter
+    assert not is_typo("post", "most")  # a letter replaced
+
+
+def test_a_question_frame_is_told_from_a_word_inside_the_request():
+    def frame(a: str, b: str) -> tuple[float, float]:
+        features = decision.pair_features(a, b, align(parse(a), parse(b)), 0.0)
+        return (
+            features[decision.FEATURES.index("opening_frame")],
+            features[decision.FEATURES.index("closing_frame")],
+        )
+
+    assert frame("Quick question: can I pay by card?", "Can I pay by card? Any idea?") == (2.0, 1.0)
+    assert frame("Can seniors pay by card?", "Can students pay by card?") == (0.0, 0.0)
+
+
+def test_words_spelt_alike_count_towards_coverage():
+    a, b = "Write a short summary of the report", "Summarize the report in short"
+    features = decision.pair_features(a, b, align(parse(a), parse(b)), 0.0)
+    soft = features[decision.FEATURES.index("soft_coverage")]
+    assert soft > features[decision.FEATURES.index("coverage")]
+
+
+def test_the_cutoff_keeps_out_of_fold_false_hits_within_the_budget():
+    traps = 1000
+    allowed = int(training.MAX_FALSE_HITS * traps)
+    scores = np.linspace(0.99, 0.0, traps)  # one trap per score, the first `allowed` above all others
+    outcomes = np.r_[scores, [0.97, training.SERVED, training.REFUSED]]
+    labels = np.r_[np.zeros(traps), [1.0, 1.0, 1.0]]
+    cutoff = training.choose_cutoff(outcomes, labels)
+    assert int(np.sum((outcomes >= cutoff) & (labels == 0))) == allowed
+    served_trap = np.r_[outcomes, [training.SERVED] * (allowed + 1)]
+    assert training.choose_cutoff(served_trap, np.r_[labels, np.zeros(allowed + 1)]) == 1.0

@@ -113,3 +113,19 @@ def test_a_dissimilar_subject_is_never_a_contradiction():
     a = read_statement("The company has 120 employees.")
     b = read_statement("Keep posts under 200 words.")
     assert relate(a, b, subject_similarity=0.2) is Relation.UNRELATED
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "language"),
+    [
+        ("Our team ships a release every 2 weeks.", "A new version goes out every 3 weeks.", "en"),
+        ("O escritório tem 30 secretárias.", "Temos 45 postos de trabalho no escritório.", "pt"),
+    ],
+)
+def test_a_fact_restated_in_other_words_with_another_value_is_a_contradiction(
+    before, after, language, local_embedder
+):
+    a, b = read_statement(before, language=language), read_statement(after, language=language)
+    first, second = local_embedder.embed([a.subject, b.subject])
+    similarity = sum(x * y for x, y in zip(first, second, strict=True))
+    assert relate(a, b, subject_similarity=similarity) is Relation.CONTRADICTION
