@@ -394,10 +394,29 @@ class Redaction:
         return bool(self.mapping)
 
 
+# The first text of a call (usually its system prompt, sent again on every call of an author or a
+# client) is redacted from an empty mapping, so its result depends on the text and the rules alone:
+# remembered for short texts, the ones that repeat.
+_REMEMBERED_CHARS = 4000
+
+
 def redact(
     text: str, *, mapping: dict[str, str] | None = None, rules: RedactionRules = DEFAULT_RULES
 ) -> Redaction:
     """Mask PII in `text`. Pass the mapping of earlier messages so one value keeps one placeholder."""
+    if not mapping and len(text) <= _REMEMBERED_CHARS:
+        masked, found = _redact_alone(text, rules)
+        return Redaction(text=masked, mapping=dict(found))  # a mapping of the caller's own
+    return _redact(text, mapping, rules)
+
+
+@functools.lru_cache(maxsize=1024)
+def _redact_alone(text: str, rules: RedactionRules) -> tuple[str, tuple[tuple[str, str], ...]]:
+    result = _redact(text, None, rules)
+    return result.text, tuple(result.mapping.items())
+
+
+def _redact(text: str, mapping: dict[str, str] | None, rules: RedactionRules) -> Redaction:
     mapping = dict(mapping or {})
     reverse = {original: placeholder for placeholder, original in mapping.items()}
     for label, pattern, is_valid in DETECTORS:

@@ -39,3 +39,18 @@ def test_one_value_keeps_one_placeholder_across_messages():
     first = redact("email ana@x.com")
     second = redact("again ana@x.com and bob@y.com", mapping=first.mapping)
     assert second.text == "again [EMAIL_1] and [EMAIL_2]"
+
+
+def test_a_first_text_redacted_again_gives_the_same_result_and_a_mapping_of_its_own():
+    text = "Call Maria Silva on +44 20 7946 0958 or write to maria@example.com."
+    first = redact(text)
+    first.mapping["[EMAIL_1]"] = "changed by the caller"
+
+    again = redact(text)
+
+    assert again.text == first.text
+    assert again.mapping != first.mapping  # the caller's change did not reach the next call
+    assert restore(again.text, again.mapping) == text
+    # With an earlier message's mapping the placeholders continue from it, as without memory.
+    follow = redact(text, mapping={"[EMAIL_1]": "other@example.com"})
+    assert "[EMAIL_2]" in follow.text
