@@ -441,34 +441,29 @@ def build(seed: int = 13) -> list[dict]:
     rows = []
     for family in FAMILIES:
         split = "heldout" if family["name"] in HELD_OUT else "train"
-        for lang in ("en", "pt"):
-            pairs = _pairs_for(family, lang, rng)
-            same_split = [
-                f for f in FAMILIES if f is not family and (f["name"] in HELD_OUT) == (split == "heldout")
-            ]
-            for a, _, _ in pairs[: max(4, len(pairs) // 3)]:
-                other = rng.choice(same_split)
-                pairs.append((a, _statement_of(other, lang, rng), "unrelated"))
-            for a, b, label in pairs:
-                rows.append({"a": a, "b": b, "label": label, "family": family["name"], "lang": lang,
-                             "split": split, "query": family["query"][lang]})  # fmt: skip
-    return rows + _more_training(random.Random(seed + 1))
-
-
-def _more_training(rng: random.Random) -> list[dict]:
+        same_split = [
+            f for f in FAMILIES if f is not family and (f["name"] in HELD_OUT) == (split == "heldout")
+        ]
+        rows += _family_rows(family, split, same_split, rng)
+    more = random.Random(seed + 1)  # a generator of their own: the rows above stay as they were
     train = [f for f in FAMILIES + MORE_TRAINING if f["name"] not in HELD_OUT]
-    rows = []
     for family in MORE_TRAINING:
-        for lang in ("en", "pt"):
-            pairs = _pairs_for(family, lang, rng)
-            for a, _, _ in pairs[: max(4, len(pairs) // 3)]:
-                other = rng.choice([f for f in train if f is not family])
-                pairs.append((a, _statement_of(other, lang, rng), "unrelated"))
-            rows += [
-                {"a": a, "b": b, "label": label, "family": family["name"], "lang": lang, "split": "train",
-                 "query": family["query"][lang]}
-                for a, b, label in pairs
-            ]  # fmt: skip
+        rows += _family_rows(family, "train", [f for f in train if f is not family], more)
+    return rows
+
+
+def _family_rows(family: dict, split: str, others: list[dict], rng: random.Random) -> list[dict]:
+    """A family's pairs in both languages, and a third as many "unrelated" ones against `others`."""
+    rows = []
+    for lang in ("en", "pt"):
+        pairs = _pairs_for(family, lang, rng)
+        for a, _, _ in pairs[: max(4, len(pairs) // 3)]:
+            pairs.append((a, _statement_of(rng.choice(others), lang, rng), "unrelated"))
+        rows += [
+            {"a": a, "b": b, "label": label, "family": family["name"], "lang": lang, "split": split,
+             "query": family["query"][lang]}
+            for a, b, label in pairs
+        ]  # fmt: skip
     return rows
 
 
