@@ -55,6 +55,9 @@ class Background:
         self._traces: list[Trace] = []
         self._journaled: list[tuple[Journal, str]] = []  # entries to forget once the next batch is in
         self._flusher: asyncio.Task | None = None
+        # One batch at a time: `drain` must wait for a batch the timer already took, not find an empty
+        # list and return while that batch's insert is still running.
+        self._flushing = asyncio.Lock()
         self._context: contextvars.Context | None = None
 
     def run_in(self, context: contextvars.Context) -> None:
@@ -108,6 +111,10 @@ class Background:
         await self.flush_traces()
 
     async def flush_traces(self) -> None:
+        async with self._flushing:
+            await self._flush_batch()
+
+    async def _flush_batch(self) -> None:
         batch, self._traces = self._traces, []
         journaled, self._journaled = self._journaled, []
         samples, self._samples = self._samples, []
@@ -123,10 +130,10 @@ class Background:
     async def drain(self) -> None:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        if self._flusher is not None:
+        if self._flusher is not None:  # still asleep: a flusher that woke up has cleared this itself
             self._flusher.cancel()
             self._flusher = None
-        await self.flush_traces()
+        await self.flush_traces()  # waits for a batch in flight, then stores what is left
 
 
 async def _forget(entries: list[tuple[Journal, str]]) -> None:
