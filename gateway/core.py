@@ -52,6 +52,7 @@ from gateway.limits import (
     RequestExceedsCapacity,
     SlotsBusy,
 )
+from gateway.limits.round_trip import Command, Part, ScriptCall, run_together
 from gateway.models import Trace
 from gateway.observability import report_call
 from gateway.providers import build_provider
@@ -148,6 +149,8 @@ class Call:
         self.deadline = self.started + self.deadline_s  # on time.perf_counter()'s clock
         self.journal = tracing.CallJournal(runtime.redis, self.config.key_prefix)
         self.journaled = False  # an entry in the journal of calls in flight waits to be forgotten
+        self.journaled_ahead: str | None = None  # the model the admission journaled a first attempt on
+        self.reserved_wanted = 0  # micros the budget hold asked for
         # The attempt under way and the text it has produced: if the caller leaves, `finish` closes it.
         self.live: tuple[AttemptRecord, ModelEntry, float] | None = None
         self.live_text = ""
@@ -165,8 +168,7 @@ class Call:
         if await self._look_in_cache():
             return
         await self._route()
-        await self._take_rate_limits()
-        await self._reserve_budget()
+        await self._admit()
 
     # ---- semantic cache ---------------------------------------------------------------------------
     async def _look_in_cache(self) -> bool:
@@ -320,7 +322,53 @@ class Call:
             return None
         return await self.runtime.budget_left_fraction([w.window for w in self.windows])
 
-    async def _take_rate_limits(self) -> None:
+    async def _admit(self) -> None:
+        """Take the call's rate limits, hold its budget and journal its first attempt, in one Redis
+        round trip (`limits.round_trip`). The parts run independently: when one refuses, what the
+        others took is given back (`_undo_admission`; the token estimate by `finish`), so a refused
+        call leaves nothing to charge."""
+        buckets, costs = self._rate_limit_buckets()
+        try:
+            limits = self.runtime.limiter.acquire_call(buckets, costs)
+        except RequestExceedsCapacity as exc:
+            raise GatewayError(
+                "input_too_large",
+                f"This call needs {exc.requested} tokens but the {exc.bucket_label} limit is {exc.capacity}: "
+                "it could never pass. Lower max_tokens or shorten the prompt.",
+                http_status=413,
+                details={"limit": exc.bucket_label},
+            ) from exc
+        hold = self._reservation_call()
+        first = self._model(self._routed().chain[0].alias)
+        journal = self._journal_parts(first, upcoming=AttemptRecord(model=first.alias, status="started"))
+        parts = [part for part in (limits, hold) if part is not None]
+        replies = await run_together(self.runtime.redis, [*parts, *journal])
+        self.journaled, self.journaled_ahead = True, first.alias
+        try:
+            if limits is not None:
+                self._check_rate_limits(buckets, replies[0])
+            if hold is not None:
+                await self._grant(hold, replies[parts.index(hold)])
+        except GatewayError as refused:
+            await self._undo_admission(refused, hold)
+            raise
+
+    async def _undo_admission(self, refused: GatewayError, hold: ScriptCall | None) -> None:
+        """What a refused call's admission took that `finish` would give back only later, given back
+        now, in one round trip: its journal entry, and the budget hold a rate-limit refusal made moot
+        (a flood of refused calls must not keep holds that shut out the tenant's other calls)."""
+        undo: list[Part] = [*self.journal.forget_parts([str(self.request.call_id)])]
+        self.journaled, self.journaled_ahead = False, None
+        if hold is not None and self.reservation_id is not None and refused.code == "rate_limited":
+            undo.append(
+                self.runtime.ledger.release_call(
+                    self.reservation_id, windows=[w.window for w in self.windows]
+                )
+            )
+            self.reservation_id = None
+        await run_together(self.runtime.redis, undo)
+
+    def _rate_limit_buckets(self) -> tuple[list[Bucket], dict[str, int]]:
         policy = self.catalog.policy
         tenant_id = self.catalog.tenant_id
         self.charged_tokens = self.prompt_tokens + self.max_tokens
@@ -351,8 +399,11 @@ class Call:
             bucket = Bucket(key=key, capacity=per_minute, refill_per_second=per_minute / 60, label=label)
             buckets.append(bucket)
             costs[key] = self.charged_tokens if counts_tokens else 1
+        return buckets, costs
+
+    def _check_rate_limits(self, buckets: list[Bucket], reply: list) -> None:
         try:
-            await self.runtime.limiter.acquire(buckets, costs)
+            self.runtime.limiter.acquire_outcome(buckets, reply)
         except RateLimited as exc:
             raise GatewayError(
                 "rate_limited",
@@ -361,33 +412,32 @@ class Call:
                 retry_after=exc.retry_after_seconds,
                 details={"limit": exc.bucket_label},
             ) from exc
-        except RequestExceedsCapacity as exc:
-            raise GatewayError(
-                "input_too_large",
-                f"This call needs {exc.requested} tokens but the {exc.bucket_label} limit is {exc.capacity}: "
-                "it could never pass. Lower max_tokens or shorten the prompt.",
-                http_status=413,
-                details={"limit": exc.bucket_label},
-            ) from exc
-        self.buckets = [b for b in buckets if b.key.endswith(":tpm")]
+        self.buckets = [b for b in buckets if b.key.endswith(":tpm")]  # reconciled with the actual use
 
-    async def _reserve_budget(self) -> None:
+    def _reservation_call(self) -> ScriptCall | None:
+        """The budget hold of the call's first model, or None when no budget applies. From here on
+        the reservation counts as made (`finish` releases it if it was not)."""
         if not self.windows:
-            return
+            return None
         decision = self._routed()
         first = self._model(decision.chain[0].alias)
         max_tokens = min(self.max_tokens, first.max_output_tokens)
         # The input is reserved at its upper bound: a reservation the actual cost can overrun is no limit.
-        wanted = first.cost_micros(self.prompt_tokens_bound, max_tokens)
+        self.reserved_wanted = first.cost_micros(self.prompt_tokens_bound, max_tokens)
         minimum = first.cost_micros(self.prompt_tokens_bound, min(self.config.min_output_tokens, max_tokens))
         self.reservation_id = str(self.request.call_id)
+        return self.runtime.ledger.reserve_call(
+            self.reservation_id,
+            [w.window for w in self.windows],
+            wanted_micros=self.reserved_wanted,
+            minimum_micros=minimum,
+            ttl_seconds=self.config.reservation_ttl_seconds,
+        )
+
+    async def _grant(self, hold: ScriptCall, reply: list) -> None:
         try:
-            grant = await self.runtime.ledger.reserve(
-                self.reservation_id,
-                [w.window for w in self.windows],
-                wanted_micros=wanted,
-                minimum_micros=minimum,
-                ttl_seconds=self.config.reservation_ttl_seconds,
+            grant = await self.runtime.ledger.reserve_outcome(
+                hold, reply, [w.window for w in self.windows], wanted_micros=self.reserved_wanted
             )
         except BudgetExceeded as exc:
             self.reservation_id = None
@@ -401,7 +451,7 @@ class Call:
             ) from exc
         self.granted_micros = grant.granted_micros
         if grant.clamped:
-            decision.reasons.append(
+            self._routed().reasons.append(
                 f"budget nearly used up: output limited to what {grant.granted_micros} micros buy"
             )
 
@@ -574,16 +624,27 @@ class Call:
 
     async def _journal(self, model: ModelEntry) -> None:
         """Write the attempt down before it is sent: if this process dies while the provider works,
-        the sweeper still finds (and charges) the call."""
+        the sweeper still finds (and charges) the call. The first attempt's entry went with the
+        call's admission (`_admit`) when it is on the model the entry names."""
+        if self.journaled_ahead is not None:
+            ahead, self.journaled_ahead = self.journaled_ahead, None
+            if ahead == model.alias and len(self.attempts) == 1:
+                return
+        await run_together(self.runtime.redis, self._journal_parts(model))
+        self.journaled = True
+
+    def _journal_parts(self, model: ModelEntry, *, upcoming: AttemptRecord | None = None) -> list[Command]:
+        """The journal entry of an attempt on `model`; `upcoming` is that attempt's record when it is
+        written ahead, before the attempt is in `attempts`."""
         entry = tracing.journal_entry(
             self,
             model_id=model.id,
             model_alias=model.alias,
             input_cost_micros=model.cost_micros(self.prompt_tokens, 0),
+            upcoming=upcoming,
         )
         overdue_at = time.time() + self._time_left()
-        await self.journal.record(str(self.request.call_id), entry, deadline=overdue_at)
-        self.journaled = True
+        return self.journal.record_parts(str(self.request.call_id), entry, deadline=overdue_at)
 
     async def _journal_answer(self) -> None:
         """Put the call's trace in its journal entry before the caller has the answer: if this process
@@ -771,8 +832,7 @@ class Call:
 
     async def _bookkeeping(self, trace) -> None:
         try:
-            await self._settle_budget()
-            await self._reconcile_tokens()
+            await self._settle()
             await self._store_in_cache()
             if self.success_health is not None:
                 key, elapsed, ttft_s, output_tokens = self.success_health
@@ -785,14 +845,30 @@ class Call:
             # The journal entry goes once the trace is in PostgreSQL, not when it joins a batch.
             await self.runtime.background.add_trace(trace, journal=self.journal if self.journaled else None)
 
-    async def _settle_budget(self) -> None:
-        if self.reservation_id is None:
-            return
+    async def _settle(self) -> None:
+        """Turn the budget hold into what the call spent (or release it) and bring the token buckets
+        to the tokens actually used: one Redis round trip."""
         windows = [w.window for w in self.windows]  # those reserved: no need to read them back
-        if self.spent_micros == 0:
-            await self.runtime.ledger.release(self.reservation_id, windows=windows)
-            return
-        spends = await self.runtime.ledger.settle(self.reservation_id, self.spent_micros, windows=windows)
+        ledger = self.runtime.ledger
+        budget: ScriptCall | None = None
+        if self.reservation_id is not None:
+            if self.spent_micros == 0:
+                budget = ledger.release_call(self.reservation_id, windows=windows)
+            else:
+                budget = ledger.settle_call(self.reservation_id, self.spent_micros, windows=windows)
+        delta = self._token_delta() if self.buckets else 0
+        tokens = self.runtime.limiter.adjust_call(self.buckets, delta) if delta else None
+        parts = [part for part in (budget, tokens) if part is not None]
+        replies = await run_together(self.runtime.redis, parts)
+        if budget is not None and self.spent_micros:
+            await self._report_crossings(await ledger.settle_outcome(budget, replies[0], windows))
+
+    def _token_delta(self) -> int:
+        """Tokens used beyond the estimate taken at admission (negative: given back)."""
+        used = (self.usage.input_tokens + self.usage.output_tokens) if self.usage else 0
+        return used - self.charged_tokens
+
+    async def _report_crossings(self, spends) -> None:
         by_key = {w.window.key: w for w in self.windows}
         for spend in spends:
             active = by_key.get(spend.key)
@@ -826,14 +902,6 @@ class Call:
             cost_micros=self.spent_micros,
             embedding=self.cache_lookup.embedding if self.cache_lookup else None,
         )
-
-    async def _reconcile_tokens(self) -> None:
-        if not self.buckets:
-            return
-        used = (self.usage.input_tokens + self.usage.output_tokens) if self.usage else 0
-        delta = used - self.charged_tokens  # negative: give back what the estimate over-took
-        if delta:
-            await self.runtime.limiter.adjust_all(self.buckets, delta)
 
     def attempts_record(self) -> list[dict]:
         return [dict(vars(a)) for a in self.attempts]  # flat records: no deep copy needed

@@ -30,13 +30,14 @@ from common.text import sanitise
 from gateway.budgets import BudgetLedger
 from gateway.budgets.windows import spent_in_window
 from gateway.limits.errors import UnknownReservation
+from gateway.limits.round_trip import Command, run_together
 from gateway.models import LLMModel, Trace, TraceStatus
 from gateway.redaction import redact
 from gateway.runtime import GatewayConfig
 from tenants.models import Tenant, User
 
 if TYPE_CHECKING:
-    from gateway.core import Call
+    from gateway.core import AttemptRecord, Call
     from gateway.types import GatewayError
 
 logger = logging.getLogger("maestro.gateway")
@@ -122,21 +123,26 @@ class CallJournal:
         self.data_key = f"{prefix}:calls:inflight:data"  # hash: call id -> entry (JSON)
 
     async def record(self, call_id: str, entry: dict[str, Any], *, deadline: float) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(self.data_key, call_id, json.dumps(entry, default=str))
-        pipe.zadd(self.index_key, {call_id: deadline})
-        await pipe.execute()
+        await run_together(self.redis, self.record_parts(call_id, entry, deadline=deadline))
+
+    def record_parts(self, call_id: str, entry: dict[str, Any], *, deadline: float) -> list[Command]:
+        """`record`'s commands, to send with other parts in one round trip."""
+        return [
+            Command(("HSET", self.data_key, call_id, json.dumps(entry, default=str))),
+            Command(("ZADD", self.index_key, deadline, call_id)),
+        ]
 
     async def forget(self, call_id: str) -> None:
         await self.forget_many([call_id])
 
     async def forget_many(self, call_ids: list[str]) -> None:
+        await run_together(self.redis, self.forget_parts(call_ids))
+
+    def forget_parts(self, call_ids: list[str]) -> list[Command]:
+        """`forget_many`'s commands, to send with other parts in one round trip."""
         if not call_ids:
-            return
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hdel(self.data_key, *call_ids)
-        pipe.zrem(self.index_key, *call_ids)
-        await pipe.execute()
+            return []
+        return [Command(("HDEL", self.data_key, *call_ids)), Command(("ZREM", self.index_key, *call_ids))]
 
     async def overdue(self, before: float, *, limit: int = 200) -> list[dict[str, Any]]:
         ids = await self.redis.zrangebyscore(self.index_key, "-inf", before, start=0, num=limit)
@@ -153,9 +159,21 @@ class CallJournal:
         return entries
 
 
-def journal_entry(call: Call, *, model_id: int, model_alias: str, input_cost_micros: int) -> dict[str, Any]:
-    """What the sweeper needs to write the call down if its process dies during this attempt."""
+def journal_entry(
+    call: Call,
+    *,
+    model_id: int,
+    model_alias: str,
+    input_cost_micros: int,
+    upcoming: AttemptRecord | None = None,
+) -> dict[str, Any]:
+    """What the sweeper needs to write the call down if its process dies during this attempt.
+    `upcoming` is the attempt's record when the entry is written before the attempt is in the call's
+    list (with the call's admission)."""
     request = call.request
+    attempts = call.attempts_record()
+    if upcoming is not None:
+        attempts.append(dict(vars(upcoming)))
     return {
         "call_id": str(request.call_id),
         "tenant_id": request.tenant.pk,
@@ -176,7 +194,7 @@ def journal_entry(call: Call, *, model_id: int, model_alias: str, input_cost_mic
         "input_cost_micros": input_cost_micros,
         "reserved": call.reservation_id is not None,
         "routing": call.routing_record(),
-        "attempts": call.attempts_record(),
+        "attempts": attempts,
     }
 
 

@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 
 from gateway.budgets import scripts as budget_scripts
 from gateway.budgets.rebuild import LoadSpent, SpentCounterRebuilder
 from gateway.budgets.types import BudgetWindow, Grant, WindowSpend
 from gateway.limits._redis import Clock, as_text, clock_arg, key_space
 from gateway.limits.errors import BudgetExceeded, UnknownReservation
+from gateway.limits.round_trip import ScriptCall
 
 # Rebuilding a counter and retrying is needed at most once per window; more means counters vanish
 # as soon as they are made (a window whose reset is long past).
@@ -80,6 +81,26 @@ class BudgetLedger:
     ) -> Grant:
         """Hold up to `wanted_micros` on every window, or raise `BudgetExceeded` if some window has
         less than `minimum_micros` left. A hold not settled within `ttl_seconds` is given back."""
+        call = self.reserve_call(
+            reservation_id,
+            windows,
+            wanted_micros=wanted_micros,
+            minimum_micros=minimum_micros,
+            ttl_seconds=ttl_seconds,
+        )
+        return await self.reserve_outcome(call, await call.run(), windows, wanted_micros=wanted_micros)
+
+    def reserve_call(
+        self,
+        reservation_id: str,
+        windows: Sequence[BudgetWindow],
+        *,
+        wanted_micros: int,
+        minimum_micros: int,
+        ttl_seconds: float,
+    ) -> ScriptCall:
+        """`reserve`'s script, to run with other parts in one round trip
+        (`gateway.limits.round_trip.run_together`); its reply goes to `reserve_outcome`."""
         _check_reserve_arguments(windows, wanted_micros, minimum_micros, ttl_seconds)
         record_ttl_ms = int((ttl_seconds + self._record_grace_seconds) * 1000)
         args: list[str | int] = [reservation_id, wanted_micros, minimum_micros, int(ttl_seconds * 1000)]
@@ -87,7 +108,15 @@ class BudgetLedger:
         for window in windows:
             args += [window.limit_micros, self._expire_at(window)]
         keys = [self._record_key(reservation_id), *self._keys_of(windows)]
-        reply = await self._run(self._reserve, keys, args, windows)
+        return ScriptCall(self._reserve, keys, [*args, clock_arg(self._clock)])
+
+    async def reserve_outcome(
+        self, call: ScriptCall, reply: list, windows: Sequence[BudgetWindow], *, wanted_micros: int
+    ) -> Grant:
+        """The grant `call`'s `reply` made, or `BudgetExceeded`. A reply that names counters Redis lost
+        rebuilds them and runs the script again."""
+        reply = await self._run(call, windows, reply=reply)
+        reservation_id = str(call.args[0])
         return _grant_from_reply(reply, reservation_id, windows, wanted_micros)
 
     async def settle(
@@ -99,17 +128,32 @@ class BudgetLedger:
 
         `windows` are those the reservation was made with, if the caller still has them: it saves
         reading them back from the reservation's record (one round trip)."""
-        if actual_micros < 0:
-            raise ValueError("actual_micros must not be negative")
+        _check_actual(actual_micros)
         if windows is None:
             windows = await self._windows_of(reservation_id)
         if windows is None:
             raise UnknownReservation(reservation_id)
+        call = self.settle_call(reservation_id, actual_micros, windows=windows)
+        return await self.settle_outcome(call, await call.run(), windows)
+
+    def settle_call(
+        self, reservation_id: str, actual_micros: int, *, windows: Sequence[BudgetWindow]
+    ) -> ScriptCall:
+        """`settle`'s script for a reservation made on `windows`, to run with other parts in one
+        round trip; its reply goes to `settle_outcome`."""
+        _check_actual(actual_micros)
         keys = [self._record_key(reservation_id), *self._keys_of(windows)]
-        args = [reservation_id, actual_micros, self._settled_record_ms]
-        reply = await self._run(self._settle, keys, args, windows)
+        args = [reservation_id, actual_micros, self._settled_record_ms, clock_arg(self._clock)]
+        return ScriptCall(self._settle, keys, args)
+
+    async def settle_outcome(
+        self, call: ScriptCall, reply: list, windows: Sequence[BudgetWindow]
+    ) -> list[WindowSpend]:
+        """Each window's spend after the settle `call` replied `reply` to; `UnknownReservation` if the
+        reservation's record is gone."""
+        reply = await self._run(call, windows, reply=reply)
         if as_text(reply[0]) == "unknown":
-            raise UnknownReservation(reservation_id)
+            raise UnknownReservation(str(call.args[0]))
         return [
             _spend(window, spent=after, reserved=reserved, spent_before=before)
             for window, (before, after, reserved) in zip(windows, _triples(reply[1:]), strict=True)
@@ -122,12 +166,18 @@ class BudgetLedger:
             windows = await self._windows_of(reservation_id)
         if windows is None:
             return
+        await self.release_call(reservation_id, windows=windows).run()
+
+    def release_call(self, reservation_id: str, *, windows: Sequence[BudgetWindow]) -> ScriptCall:
+        """`release`'s script for a reservation made on `windows`, to run with other parts in one
+        round trip (its reply says nothing the caller needs)."""
         keys = [self._record_key(reservation_id), *self._keys_of(windows)]
-        await self._release(keys=keys, args=[reservation_id, self._settled_record_ms])
+        return ScriptCall(self._release, keys, [reservation_id, self._settled_record_ms])
 
     async def usage(self, windows: Sequence[BudgetWindow]) -> list[WindowSpend]:
         """Current spend and holds of each window, for dashboards and alerts."""
-        reply = await self._run(self._usage, self._keys_of(windows), [], windows)
+        call = ScriptCall(self._usage, self._keys_of(windows), [clock_arg(self._clock)])
+        reply = await self._run(call, windows)
         figures = reply[1:]
         return [
             _spend(window, spent=figures[2 * i], reserved=figures[2 * i + 1], spent_before=figures[2 * i])
@@ -135,17 +185,20 @@ class BudgetLedger:
         ]
 
     async def _run(
-        self, script: AsyncScript, keys: list[str], args: list, windows: Sequence[BudgetWindow]
+        self, call: ScriptCall, windows: Sequence[BudgetWindow], *, reply: list | None = None
     ) -> list:
-        """Run a script, rebuilding the spent counters it reports missing and trying again. The
-        scripts run here read the clock, so the pinned time (or '') goes last."""
+        """`call`'s reply (`reply` if it already ran), rebuilding the spent counters it reports
+        missing and running it again. The scripts run here read the clock, so their last argument is
+        the pinned time (or ''), taken anew for each run."""
         for _attempt in range(_MAX_ATTEMPTS):
-            reply = await script(keys=keys, args=[*args, clock_arg(self._clock)])
+            if reply is None:
+                reply = await replace(call, args=[*call.args[:-1], clock_arg(self._clock)]).run()
             if as_text(reply[0]) != "missing":
                 return reply
             for index in reply[1:]:
                 window = windows[int(index) - 1]
                 await self._rebuilder.rebuild(window, self._counter_key(window), self._expire_at(window))
+            reply = None
         raise RuntimeError(
             "Budget counters vanished right after being rebuilt; is a window's resets_at long past?"
         )
@@ -172,6 +225,11 @@ class BudgetLedger:
 
     def _expire_at(self, window: BudgetWindow) -> int:
         return int(window.resets_at.timestamp()) + self._counter_grace_seconds
+
+
+def _check_actual(actual_micros: int) -> None:
+    if actual_micros < 0:
+        raise ValueError("actual_micros must not be negative")
 
 
 def _check_reserve_arguments(

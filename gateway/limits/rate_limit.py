@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from ._redis import LUA_NOW_MS, Clock, as_text, clock_arg, key_space
 from .errors import RateLimited, RequestExceedsCapacity
+from .round_trip import ScriptCall
 
 # A bucket's state is {tokens, at}: its level at server time `at` (seconds, float). The level at
 # any later time follows from the refill rate, so nothing needs to tick in the background.
@@ -132,8 +133,19 @@ class TokenBucketLimiter:
 
         Raises `RequestExceedsCapacity` if a cost is above a bucket's capacity (it can never pass),
         and `RateLimited` with the wait after which the call would pass if nothing else came first."""
-        if not buckets:  # nothing limits this call: no round trip
+        call = self.acquire_call(buckets, costs)
+        if call is None:  # nothing limits this call: no round trip
             return
+        self.acquire_outcome(buckets, await call.run())
+
+    def acquire_call(
+        self, buckets: Sequence[Bucket], costs: Sequence[int] | Mapping[str, int]
+    ) -> ScriptCall | None:
+        """`acquire`'s script, to run with other parts in one round trip (`round_trip.run_together`);
+        None when no bucket limits the call. Its reply goes to `acquire_outcome`. Raises
+        `RequestExceedsCapacity` at once: no round trip could let that call pass."""
+        if not buckets:
+            return None
         amounts = _costs_per_bucket(buckets, costs)
         for bucket, cost in zip(buckets, amounts, strict=True):
             if cost > bucket.capacity:
@@ -144,7 +156,10 @@ class TokenBucketLimiter:
         for bucket, cost in zip(buckets, amounts, strict=True):
             args += [bucket.capacity, bucket.refill_per_second, cost]
         args.append(clock_arg(self._clock))
-        reply = await self._acquire(keys=[self._key(b) for b in buckets], args=args)
+        return ScriptCall(self._acquire, [self._key(b) for b in buckets], args)
+
+    def acquire_outcome(self, buckets: Sequence[Bucket], reply: list) -> None:
+        """Raises `RateLimited` if the script refused: then it took nothing from any bucket."""
         if as_text(reply[0]) == "limited":
             bucket = buckets[int(reply[1]) - 1]
             raise RateLimited(
@@ -158,13 +173,23 @@ class TokenBucketLimiter:
 
     async def adjust_all(self, buckets: Sequence[Bucket], delta: int) -> list[float]:
         """`adjust` on each of `buckets` by the same `delta`, in one round trip."""
+        call = self.adjust_call(buckets, delta)
+        return [] if call is None else self.adjust_outcome(await call.run())
+
+    def adjust_call(self, buckets: Sequence[Bucket], delta: int) -> ScriptCall | None:
+        """`adjust_all`'s script, to run with other parts (None without buckets); its reply goes to
+        `adjust_outcome`."""
         if not buckets:
-            return []
+            return None
         args: list[float | str] = []
         for bucket in buckets:
             args += [bucket.capacity, bucket.refill_per_second]
         args += [delta, clock_arg(self._clock)]
-        reply = await self._adjust(keys=[self._key(b) for b in buckets], args=args)
+        return ScriptCall(self._adjust, [self._key(b) for b in buckets], args)
+
+    @staticmethod
+    def adjust_outcome(reply: list) -> list[float]:
+        """Each bucket's level after the adjustment (negative while in debt)."""
         return [float(as_text(level)) for level in reply]
 
     def _key(self, bucket: Bucket) -> str:
