@@ -1,7 +1,7 @@
 """Serving over HTTP, side by side in one run: the fake upstream called directly with httpx, Maestro's
 /v1 through its production server (uvicorn, as `make run` starts it), and LiteLLM's proxy.
 
-    python bench/bench_serving.py [--seconds 3] [--rounds 2] [--resets 320] [--calls 300]
+    python bench/bench_serving.py [--seconds 3] [--rounds 2] [--resets 320] [--calls 300] [--workers 2]
 
 Every target answers the same request from the same fake upstream (testing/fake_server.py, its own
 process). Blocks of each target are interleaved (direct, Maestro, LiteLLM, then again), at 1, 16 and
@@ -13,6 +13,9 @@ call leaves; and the in-process overhead of `gateway.complete` with the cache of
 
 LiteLLM is installed on first use into .data/litellm-venv (`pip install 'litellm[proxy]==1.108.7'`,
 about 2 minutes); offline it needs LITELLM_LOCAL_MODEL_COST_MAP=True. One worker, as its docs advise.
+With `--workers N` both servers are measured again with N worker processes each (Maestro's guidance is
+one per core, docs/serving.md), in the same interleaved blocks; the ratios are printed like for like
+and for Maestro at N workers against LiteLLM at one.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ class Target:
     headers: dict[str, str]
     model: str
     pid: int | None = None  # whose RSS to report
+    workers: int = 1  # server processes (uvicorn's --workers, LiteLLM's --num_workers)
     rss_mb: float = 0.0
     results: dict[tuple[bool, int], list[tuple[list[float], float]]] = field(default_factory=dict)
     cpu_seconds: dict[tuple[bool, int], float] = field(default_factory=dict)  # the server's, per setting
@@ -143,7 +147,9 @@ def granian_command(port: int) -> list[str]:
     return [*command, "--port", str(port), "--workers", "1", "--loop", "uvloop", "config.asgi:application"]
 
 
-def start_maestro(fake: FakeProvider, *, server: str = "uvicorn") -> tuple[Target, subprocess.Popen, object]:
+def start_maestro(
+    fake: FakeProvider, *, server: str = "uvicorn", workers: int = 1
+) -> tuple[Target, subprocess.Popen, object]:
     tenant = bench_gateway.make_tenant(fake.base_url, f"bench-serving-{uuid.uuid4().hex[:6]}")
     with tenant_scope(tenant):
         # Budgets and limits on: every call reserves and settles in Redis and takes from the tenant's
@@ -171,13 +177,17 @@ def start_maestro(fake: FakeProvider, *, server: str = "uvicorn") -> tuple[Targe
         env["PYTHONPATH"] = str(GRANIAN_LIB)
         command = granian_command(port)
     else:
-        command = web_command(port=port, access_log=False, python=sys.executable)
+        command = web_command(port=port, access_log=False, python=sys.executable, workers=workers)
     process = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 - fixed command lines
     url = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {created.token}"}
     _wait_until_up(f"{url}/v1/models", process, 60, headers)
     name = "Maestro /v1" if server == "uvicorn" else f"Maestro {server}"
-    target = Target(name, f"{url}/v1/chat/completions", headers, "bench-standard", process.pid)
+    if workers > 1:
+        name += f" x{workers}"
+    target = Target(
+        name, f"{url}/v1/chat/completions", headers, "bench-standard", process.pid, workers=workers
+    )
     return target, process, tenant
 
 
@@ -191,7 +201,7 @@ def _litellm() -> Path:
     return binary
 
 
-def start_litellm(fake: FakeProvider) -> tuple[Target, subprocess.Popen]:
+def start_litellm(fake: FakeProvider, *, workers: int = 1) -> tuple[Target, subprocess.Popen]:
     binary = _litellm()
     port = _free_port()
     master = f"sk-bench-{secrets.token_hex(8)}"  # LiteLLM refuses its documented sample key
@@ -212,11 +222,13 @@ def start_litellm(fake: FakeProvider) -> tuple[Target, subprocess.Popen]:
     env.pop("DATABASE_URL", None)  # LiteLLM would try to use Maestro's database
     log = (ROOT / ".data" / "bench-litellm.log").open("w")
     command = [str(binary), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--num_workers", str(workers)]
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
     headers = {"Authorization": f"Bearer {master}"}
     url = f"http://127.0.0.1:{port}"
     _wait_until_up(f"{url}/health/liveliness", process, 120, headers)
-    return Target("LiteLLM proxy", f"{url}/chat/completions", headers, MODEL, process.pid), process
+    name = "LiteLLM proxy" if workers == 1 else f"LiteLLM x{workers}"
+    return Target(name, f"{url}/chat/completions", headers, MODEL, process.pid, workers=workers), process
 
 
 # ---- measuring ------------------------------------------------------------------------------------
@@ -306,14 +318,18 @@ async def side_by_side(targets: list[Target], *, seconds: float, rounds: int) ->
                     f"   {target.name:14} {'stream' if stream else 'complete':10} {clients:7d} {p50:8.2f} "
                     f"{p99:8.2f} {added:21} {rps:8.0f} {cpu:10} {loads[key]:8.2f}"
                 )
-    maestro = targets[1]
-    litellm = next((t for t in targets if t.name.startswith("LiteLLM")), None)
-    if litellm is not None:
+    maestros = [t for t in targets if t.name.startswith("Maestro")]
+    litellms = {t.workers: t for t in targets if t.name.startswith("LiteLLM")}
+    # Like for like (the same number of server processes), then Maestro at one worker per core (its
+    # deployment guidance) against LiteLLM at one worker (its docs' advice, the issue's setting).
+    pairs = [(m, litellms[m.workers]) for m in maestros if m.workers in litellms]
+    pairs += [(m, litellms[1]) for m in maestros if m.workers > 1 and 1 in litellms]
+    for maestro, litellm in pairs:
         for stream in (False, True):
             ratio = _figures(maestro, (stream, 64))[2] / _figures(litellm, (stream, 64))[2]
             print(
-                f"   at 64 clients, {'streaming' if stream else 'non-streaming'}: Maestro serves "
-                f"{ratio:.1f}x LiteLLM's requests/s (goal: at least 5x)"
+                f"   at 64 clients, {'streaming' if stream else 'non-streaming'}: {maestro.name} serves "
+                f"{ratio:.1f}x {litellm.name}'s requests/s (goal: at least 5x)"
             )
     print(
         "   CPU ms/req: the server's user + system CPU (its processes) over the requests it answered in"
@@ -399,6 +415,12 @@ def main() -> None:
     parser.add_argument("--resets", type=int, default=320)
     parser.add_argument("--calls", type=int, default=300, help="in-process overhead pairs; Redis calls")
     parser.add_argument("--no-litellm", action="store_true")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="also measure both servers with this many worker processes (Maestro's guidance: one per core)",
+    )
     parser.add_argument("--servers", action="store_true", help="only: Maestro on uvicorn vs granian")
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()}; {os.cpu_count()} cores")
@@ -411,10 +433,15 @@ def main() -> None:
         processes = [maestro_process]
         targets = [direct, maestro]
         try:
+            if args.workers > 1:
+                more, more_process, _ = start_maestro(fake, workers=args.workers)
+                processes.append(more_process)
+                targets.append(more)
             if not args.no_litellm:
-                litellm, litellm_process = start_litellm(fake)
-                processes.append(litellm_process)
-                targets.append(litellm)
+                for workers in sorted({1, args.workers}):
+                    litellm, litellm_process = start_litellm(fake, workers=workers)
+                    processes.append(litellm_process)
+                    targets.append(litellm)
             asyncio.run(side_by_side(targets, seconds=args.seconds, rounds=args.rounds))
             print("\n2. Connection resets")
             for target in targets[1:]:
