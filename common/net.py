@@ -29,6 +29,8 @@ import httpcore
 import httpx
 from django.conf import settings
 
+from common.asyncio_http import AsyncioBackend, AsyncioTransport
+
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 SocketOptions = typing.Iterable[httpcore.SOCKET_OPTION] | None
 
@@ -139,7 +141,7 @@ class GuardedSyncBackend(httpcore.SyncBackend):
         raise error or httpcore.ConnectError(f"cannot connect to {host}")
 
 
-class AsyncGuardedBackend(httpcore.AnyIOBackend):
+class AsyncGuardedBackend(AsyncioBackend):
     """The asyncio twin of GuardedSyncBackend (resolution runs off the event loop)."""
 
     def __init__(self, *, allow_private: bool) -> None:
@@ -188,20 +190,13 @@ class GuardedTransport(httpx.HTTPTransport):
         )
 
 
-class AsyncGuardedTransport(httpx.AsyncHTTPTransport):
+class AsyncGuardedTransport(AsyncioTransport):
     def __init__(
         self, *, allow_private: bool | None = None, verify: ssl.SSLContext | bool = True, limits=None
     ) -> None:
-        limits = limits or httpx.Limits()
-        super().__init__(verify=verify, limits=limits)
         allow = private_networks_allowed() if allow_private is None else allow_private
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=self._pool._ssl_context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=AsyncGuardedBackend(allow_private=allow),
-        )
+        backend = AsyncGuardedBackend(allow_private=allow)
+        super().__init__(verify=verify, limits=limits, network_backend=backend)
 
 
 def guarded_client(*, timeout: httpx.Timeout | float = 10.0) -> httpx.Client:

@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from common.asyncio_http import AsyncioTransport
 from common.net import AsyncGuardedTransport
 from common.redis import async_redis_client
 from gateway.background import Background
@@ -173,7 +174,9 @@ def build_runtime(config: GatewayConfig, redis_url: str | None = None) -> Runtim
     return Runtime(
         config=config,
         http_clients=[
-            _provider_client(limits=limits, timeout=timeout, verify=_tls_context())
+            _provider_client(
+                transport=AsyncioTransport(verify=_tls_context(), limits=limits), timeout=timeout
+            )
             for _ in range(config.http_clients)
         ],
         redis=client,
